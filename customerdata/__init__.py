@@ -1,0 +1,60 @@
+"""CustomerData: custom key-value data, with files, that each user keeps about their customers."""
+import logging
+
+from flask import Flask
+
+from . import config
+
+
+def create_app(config_overrides=None):
+    """Application factory; `config_overrides` is layered over defaults and environment (tests)."""
+    overrides = dict(config_overrides or {})
+    app = Flask(__name__, instance_path=config.instance_path(overrides), static_folder=None)
+    config.load(app, overrides)
+    app.json.sort_keys = False  # answers keep the field order of the schemas
+    register_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def register_logging(app):
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+def register_extensions(app):
+    from . import auth  # noqa: F401  (registers the token checks on the JWT manager)
+    from .database import configure_engine
+    from .extensions import db, jwt, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(config.PROJECT_ROOT / "migrations"))
+    jwt.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+
+
+def register_blueprints(app):
+    from .accounts import bp as accounts_bp
+    from .message import bp as message_bp
+    from .request_id import register_request_id
+
+    register_request_id(app)
+    app.register_blueprint(accounts_bp, url_prefix="/api/accounts")
+    app.register_blueprint(message_bp, url_prefix="/api/message")
+
+
+def register_error_handlers(app):
+    from .errors import register_error_handlers as register
+
+    register(app)
+
+
+def register_commands(app):
+    from .commands import register_commands as register
+
+    register(app)

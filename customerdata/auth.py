@@ -1,0 +1,47 @@
+"""JWT issuing and checking: one place for what a token is and when it stops working."""
+from datetime import datetime, timezone
+
+import jwt as pyjwt
+from flask import current_app
+from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt, get_jwt_identity
+from sqlalchemy import exists, select
+
+from .extensions import db, jwt
+from .models import RevokedToken, User
+
+
+def issue_tokens(user_id):
+    identity = str(user_id)
+    lifetime = current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+    return {
+        "access": create_access_token(identity=identity),
+        "refresh": create_refresh_token(identity=identity),
+        "token_type": "Bearer",
+        "expires_in": int(lifetime.total_seconds()),
+    }
+
+
+def current_user_id():
+    return int(get_jwt_identity())
+
+
+def current_claims():
+    return get_jwt()
+
+
+def expiry(claims):
+    return datetime.fromtimestamp(claims["exp"], timezone.utc).replace(tzinfo=None)
+
+
+@jwt.token_in_blocklist_loader
+def token_unusable(jwt_header, claims):
+    """A token stops working when it is revoked or its user is gone: one query answers both."""
+    if "exp" not in claims:
+        raise pyjwt.MissingRequiredClaimError("exp")
+    try:
+        user_id = int(claims["sub"])
+    except (KeyError, TypeError, ValueError):
+        raise pyjwt.InvalidTokenError("subject is not a user id") from None
+    revoked = exists().where(RevokedToken.jti == claims.get("jti", ""))
+    usable = db.session.execute(select(User.id).where(User.id == user_id, ~revoked)).first()
+    return usable is None

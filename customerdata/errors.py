@@ -1,0 +1,164 @@
+"""Every error the service answers with, in the JSON shapes of CONTRACT.md.
+
+Services raise the domain exceptions defined here; `register_error_handlers` turns them, HTTP
+exceptions, Flask-JWT-Extended's and PyJWT's errors and anything unexpected into responses.
+"""
+import logging
+
+import jwt as pyjwt
+from flask import g, jsonify, request
+from flask_jwt_extended.exceptions import (
+    JWTExtendedException,
+    NoAuthorizationError,
+    RevokedTokenError,
+    WrongTokenError,
+)
+from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from .extensions import db
+
+log = logging.getLogger("customerdata.errors")
+
+
+class ServiceError(Exception):
+    status = 400
+
+    def body(self):
+        raise NotImplementedError
+
+
+class InvalidInput(ServiceError):
+    """Field-keyed validation errors: {"field": ["message", ...]}."""
+
+    def __init__(self, messages):
+        super().__init__(messages)
+        self.messages = messages
+
+    @classmethod
+    def on(cls, field, message):
+        return cls({field: [message]})
+
+    def body(self):
+        return self.messages
+
+
+class DetailError(ServiceError):
+    """An error answered as {"detail": message}."""
+
+    def __init__(self, detail, status=None, headers=None):
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status or self.status
+        self.headers = headers or {}
+
+    def body(self):
+        return {"detail": self.detail}
+
+
+class ParseError(DetailError):
+    status = 400
+
+
+class NotFound(DetailError):
+    status = 404
+
+
+class AuthenticationFailed(DetailError):
+    status = 401
+
+
+class UnsupportedMediaType(DetailError):
+    status = 415
+
+    def __init__(self, mimetype):
+        super().__init__(f'Unsupported media type "{mimetype}" in request.')
+
+
+def _error(body, status, headers=None):
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def unauthorized(detail):
+    return _error({"detail": detail}, 401, {"WWW-Authenticate": 'Bearer realm="api"'})
+
+
+HTTP_DETAILS = {
+    400: "Bad request.",
+    403: "You do not have permission to perform this action.",
+    404: "Not found.",
+}
+
+JWT_DETAILS = (
+    (pyjwt.ExpiredSignatureError, "Token has expired."),
+    (pyjwt.MissingRequiredClaimError, "Token is missing a required claim."),
+    (pyjwt.InvalidSignatureError, "Token signature is invalid."),
+)
+
+
+def token_error(error):
+    return unauthorized(_jwt_detail(error))
+
+
+def _jwt_detail(error):
+    for kind, detail in JWT_DETAILS:
+        if isinstance(error, kind):
+            return detail
+    if isinstance(error, NoAuthorizationError):
+        return "Authentication credentials were not provided."
+    if isinstance(error, RevokedTokenError):
+        return "Token has been revoked."
+    if isinstance(error, WrongTokenError):
+        return "Token has the wrong type for this endpoint."
+    return "Token is invalid."
+
+
+def register_error_handlers(app):
+    @app.errorhandler(ServiceError)
+    def service_error(error):
+        if isinstance(error, AuthenticationFailed):
+            return unauthorized(error.detail)
+        return _error(error.body(), error.status, getattr(error, "headers", None))
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        if error.code == 405:
+            detail = f'Method "{request.method}" not allowed.'
+        elif error.code == 413:
+            limit = app.config["MAX_CONTENT_LENGTH"]
+            detail = f"Request body is larger than the limit of {limit} bytes ({limit / 1048576:g} MiB)."
+        else:
+            detail = HTTP_DETAILS.get(error.code, error.name + ".")
+        response = _error({"detail": detail}, error.code)
+        if error.code == 405:
+            response.headers["Allow"] = error.get_response().headers.get("Allow", "")
+        return response
+
+    # Flask-JWT-Extended registers its own handlers (422s, {"msg": ...}) in init_app; these
+    # replace them, so this must run after the extensions are bound.
+    token_errors = (JWTExtendedException, pyjwt.PyJWTError)
+    registered = [kind for kind in app.error_handler_spec[None][None] if issubclass(kind, token_errors)]
+    for kind in (*token_errors, *registered):
+        app.register_error_handler(kind, token_error)
+
+    @app.errorhandler(IntegrityError)
+    def integrity_error(error):
+        # Services turn the constraints they expect into field errors; this is the safety net.
+        db.session.rollback()
+        log.warning("unexpected integrity error (request %s): %s", g.get("request_id"), error.orig)
+        return _error({"detail": "The request conflicts with existing data."}, 400)
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(error):
+        db.session.rollback()
+        log.exception("database error (request %s)", g.get("request_id"))
+        return _error({"detail": "The database is unavailable; try again shortly."}, 503, {"Retry-After": "5"})
+
+    @app.errorhandler(Exception)
+    def unexpected(error):
+        db.session.rollback()
+        log.exception("unhandled error (request %s)", g.get("request_id"))
+        return _error({"detail": "Internal server error."}, 500)

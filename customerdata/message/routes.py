@@ -1,0 +1,64 @@
+from flask import Blueprint
+from flask_jwt_extended import jwt_required
+
+from ..auth import current_user_id
+from ..listing import Page, paging_headers
+from ..parsing import use_args
+from . import service
+from .schemas import (
+    CustomerCreateSchema,
+    CustomerDeletedSchema,
+    CustomerListArgsSchema,
+    CustomerSchema,
+    CustomerUpdateSchema,
+)
+
+bp = Blueprint("message", __name__)
+
+customer_schema = CustomerSchema()
+customers_schema = CustomerSchema(many=True)
+
+
+@bp.before_request
+@jwt_required()
+def require_token():
+    """Every route of this blueprint needs an access token."""
+
+
+def _listed(schema, rows, total, page):
+    return schema.dump(rows), 200, (paging_headers(page, total) if page else {})
+
+
+@bp.get("/customers/")
+@use_args(CustomerListArgsSchema(), location="query")
+def list_customers(args):
+    page = Page.from_args(args)
+    rows, total = service.list_customers(current_user_id(), args["search"], args.get("ordering"), page)
+    return _listed(customers_schema, rows, total, page)
+
+
+@bp.post("/customers/")
+@use_args(CustomerCreateSchema(), location="json")
+def create_customer(args):
+    return customer_schema.dump(service.create_customer(current_user_id(), **args)), 201
+
+
+@bp.get("/customers/<int:customer_id>/")
+def get_customer(customer_id):
+    return customer_schema.dump(service.get_customer(current_user_id(), customer_id))
+
+
+@bp.route("/customers/<int:customer_id>/", methods=["PUT", "PATCH"])
+@use_args(CustomerUpdateSchema(), location="json")
+def update_customer(args, customer_id):
+    return customer_schema.dump(service.update_customer(current_user_id(), customer_id, args))
+
+
+@bp.delete("/customers/<int:customer_id>/")
+def delete_customer(customer_id):
+    count = service.delete_customer(current_user_id(), customer_id)
+    return CustomerDeletedSchema().dump({
+        "message": f"Customer {customer_id} deleted successfully",
+        "deleted_id": customer_id,
+        "deleted_data_count": count,
+    })

@@ -1,0 +1,83 @@
+"""SQLAlchemy models. Times are naive UTC on every database."""
+from datetime import datetime, timezone
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .extensions import db
+
+
+def utcnow():
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def same_as_created(context):
+    """Insert default for updated_at: the very instant written to created_at."""
+    return context.get_current_parameters()["created_at"]
+
+
+def fold(text):
+    """The form searched and compared: case folded for all of Unicode, the same on every database."""
+    return (text or "").casefold()
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(150))
+    # casefolded username: uniqueness regardless of case, enforced by the database
+    username_key: Mapped[str] = mapped_column(String(600), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+CUSTOMER_SOURCES = ("unknown", "instagram", "telegram", "whatsapp")
+
+
+class Customer(db.Model):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    username: Mapped[str | None] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(250))
+    phone_number: Mapped[str | None] = mapped_column(String(100))
+    source: Mapped[str] = mapped_column(String(20), default="unknown")
+    # folded copy of the searchable fields, one per line, so a term never spans two fields
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=same_as_created)
+
+    __table_args__ = (Index("ix_customers_user_created", "user_id", "created_at", "id"),)
+
+    SEARCHED = ("first_name", "last_name", "username", "email", "phone_number")
+
+    def index_for_search(self):
+        self.search_text = "\n".join(fold(getattr(self, name)) for name in self.SEARCHED)
+
+    @property
+    def display_name(self):
+        return display_name(self.id, self.first_name, self.last_name, self.username, self.source)
+
+
+def display_name(customer_id, first_name, last_name, username, source):
+    name = f"{first_name or ''} {last_name or ''}".strip()
+    if name and username:
+        return f"{name} (@{username}) | {source}"
+    if name:
+        return f"{name} | {source}"
+    if username:
+        return f"@{username} | {source}"
+    return f"Customer {customer_id} | {source}"
+
+
+class RevokedToken(db.Model):
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    revoked_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,3 @@
+from customerdata import create_app
+
+app = create_app()
