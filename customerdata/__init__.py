@@ -40,12 +40,14 @@ def register_extensions(app):
 
 def register_blueprints(app):
     from .accounts import bp as accounts_bp
+    from .media import bp as media_bp
     from .message import bp as message_bp
     from .request_id import register_request_id
 
     register_request_id(app)
     app.register_blueprint(accounts_bp, url_prefix="/api/accounts")
     app.register_blueprint(message_bp, url_prefix="/api/message")
+    app.register_blueprint(media_bp)
 
 
 def register_error_handlers(app):

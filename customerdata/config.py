@@ -43,6 +43,7 @@ def from_environment(instance):
         "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER") or os.path.join(instance, "uploads"),
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 50 * MIB),
         "MAX_VALUE_LENGTH": _int("MAX_VALUE_LENGTH", 1_048_576),
+        "MEDIA_URL_LIFETIME": _int("MEDIA_URL_SECONDS", 3600),
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=_int("ACCESS_TOKEN_MINUTES", 15)),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=_int("REFRESH_TOKEN_DAYS", 7)),
     }

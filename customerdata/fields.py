@@ -102,3 +102,104 @@ class InputSchema(Schema):
         unknown = ma.EXCLUDE
 
     error_messages = {"type": "Invalid data. Expected a JSON object."}
+
+
+class PrimaryKey(fields.Field):
+    """An id given in a body, with DRF's messages for a related object's primary key."""
+
+    default_error_messages = {**BASE_MESSAGES,
+                              "incorrect_type": "Incorrect type. Expected pk value, received {data_type}."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise self.make_error("incorrect_type", data_type=type(value).__name__)
+        if isinstance(value, str):
+            value = value.strip()
+            if not value.isascii() or not value.lstrip("-").isdigit():
+                raise self.make_error("incorrect_type", data_type="str")
+            value = int(value)
+        return value
+
+
+class IdList(fields.Field):
+    """A non-empty list of integer ids, at most `max_items`, duplicates counted once."""
+
+    default_error_messages = {
+        **BASE_MESSAGES,
+        "not_a_list": 'Expected a list of items but got type "{input_type}".',
+        "empty": "This list may not be empty.",
+        "too_long": "Ensure this field has no more than {max_items} elements.",
+        "invalid_item": "A valid integer is required.",
+    }
+
+    def __init__(self, max_items, **kwargs):
+        super().__init__(**kwargs)
+        self.max_items = max_items
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list):
+            raise self.make_error("not_a_list", input_type=type(value).__name__)
+        if not value:
+            raise self.make_error("empty")
+        if len(value) > self.max_items:
+            raise self.make_error("too_long", max_items=self.max_items)
+        if any(isinstance(item, bool) or not isinstance(item, int) for item in value):
+            raise self.make_error("invalid_item")
+        return sorted(set(value))
+
+
+class Upload(fields.Field):
+    """One uploaded file, or None. Sees every value sent under its name (`is_multiple`), so that
+    several files, a text value in the file slot and a browser's empty picker are told apart."""
+
+    is_multiple = True
+    default_error_messages = {
+        **BASE_MESSAGES,
+        "not_a_file": "The submitted data was not a file. Check the encoding type on the form.",
+        "several": "Send one file.",
+        "empty": "The submitted file is empty.",
+        "name_too_long": "Ensure this filename has at most {max_length} characters (it has {length}).",
+    }
+
+    def __init__(self, max_name_length=255, **kwargs):
+        super().__init__(allow_none=True, **kwargs)
+        self.max_name_length = max_name_length
+        self.metadata.setdefault("type", "string")
+        self.metadata.setdefault("format", "binary")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from werkzeug.datastructures import FileStorage
+
+        values = value if isinstance(value, list) else [value]
+        uploads = [item for item in values if isinstance(item, FileStorage) and not _empty_picker(item)]
+        others = [item for item in values if not isinstance(item, FileStorage) and item not in ("", None)]
+        if others and not uploads:
+            raise self.make_error("not_a_file")
+        if len(uploads) > 1:
+            raise self.make_error("several")
+        if not uploads:
+            return None
+        upload = uploads[0]
+        if _is_empty(upload.stream):
+            raise self.make_error("empty")
+        name = client_file_name(upload.filename)
+        if len(name) > self.max_name_length:
+            raise self.make_error("name_too_long", max_length=self.max_name_length, length=len(name))
+        return upload
+
+
+def client_file_name(filename):
+    """The name the client sent, Unicode kept, without any directory part."""
+    return (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _empty_picker(upload):
+    """A browser's "no file chosen": a part with no file name and no content."""
+    return not upload.filename and _is_empty(upload.stream)
+
+
+def _is_empty(stream):
+    position = stream.tell()
+    empty = not stream.read(1)
+    stream.seek(position)
+    return empty

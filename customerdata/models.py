@@ -1,7 +1,7 @@
 """SQLAlchemy models. Times are naive UTC on every database."""
 from datetime import datetime, timezone
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
@@ -73,6 +73,34 @@ def display_name(customer_id, first_name, last_name, username, source):
     if username:
         return f"@{username} | {source}"
     return f"Customer {customer_id} | {source}"
+
+
+class CustomerData(db.Model):
+    """One key-value entry (with an optional file) that a user keeps about a customer."""
+
+    __tablename__ = "customer_data"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    value: Mapped[str] = mapped_column(Text, default="")
+    # stored path relative to the storage root (customer_data/YYYY/MM/DD/name), and the client's name
+    file: Mapped[str | None] = mapped_column(String(500))
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    # folded key and value, one per line, so a search term never spans the two
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=same_as_created)
+
+    __table_args__ = (
+        UniqueConstraint("customer_id", "user_id", "key"),
+        Index("ix_customer_data_user_created", "user_id", "created_at", "id"),
+        Index("ix_customer_data_customer_created", "customer_id", "created_at", "id"),
+    )
+
+    def index_for_search(self):
+        self.search_text = f"{fold(self.key)}\n{fold(self.value)}"
 
 
 class RevokedToken(db.Model):

@@ -7,7 +7,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..auth import expiry, issue_tokens
 from ..errors import AuthenticationFailed, InvalidInput
 from ..extensions import db
-from ..models import RevokedToken, User, fold, utcnow
+from ..models import CustomerData, RevokedToken, User, fold, utcnow
+from ..storage import get_storage
 
 DUPLICATE_USERNAME = "A user with that username already exists."
 BAD_CREDENTIALS = "No active account found with the given credentials"
@@ -81,9 +82,14 @@ def list_users():
 
 
 def delete_user(user):
-    """Remove a user with everything they own (customers cascade in the database)."""
+    """Remove a user with everything they own; the database cascades rows, files go after the commit."""
+    files = db.session.scalars(select(CustomerData.file).where(CustomerData.user_id == user.id,
+                                                               CustomerData.file.is_not(None))).all()
     db.session.delete(user)
     db.session.commit()
+    storage = get_storage()
+    for path in files:
+        storage.delete(path)
 
 
 def purge_expired_tokens():

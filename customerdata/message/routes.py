@@ -6,7 +6,15 @@ from ..listing import Page, paging_headers
 from ..parsing import use_args
 from . import service
 from .schemas import (
+    BulkDeletedSchema,
+    BulkDeleteSchema,
     CustomerCreateSchema,
+    CustomerDataCreateSchema,
+    CustomerDataDeletedSchema,
+    CustomerDataListArgsSchema,
+    CustomerDataSchema,
+    CustomerDataUpdateSchema,
+    CustomerEntriesArgsSchema,
     CustomerDeletedSchema,
     CustomerListArgsSchema,
     CustomerSchema,
@@ -62,3 +70,60 @@ def delete_customer(customer_id):
         "deleted_id": customer_id,
         "deleted_data_count": count,
     })
+
+
+# Customer data entries
+
+entry_schema = CustomerDataSchema()
+entries_schema = CustomerDataSchema(many=True)
+
+
+@bp.get("/customer-data/")
+@use_args(CustomerDataListArgsSchema(), location="query")
+def list_entries(args):
+    page = Page.from_args(args)
+    rows, total = service.list_entries(current_user_id(), args.get("customer"), args.get("key"), args["search"],
+                                       args.get("ordering"), page)
+    return _listed(entries_schema, rows, total, page)
+
+
+@bp.post("/customer-data/")
+@use_args(CustomerDataCreateSchema(), location="body")
+def create_entry(args):
+    entry = service.create_entry(current_user_id(), args["customer"], args["key"], args["value"], args["file"])
+    return entry_schema.dump(entry), 201
+
+
+@bp.get("/customer-data/<int:entry_id>/")
+def get_entry(entry_id):
+    return entry_schema.dump(service.get_entry(current_user_id(), entry_id))
+
+
+@bp.route("/customer-data/<int:entry_id>/", methods=["PUT", "PATCH"])
+@use_args(CustomerDataUpdateSchema(), location="body")
+def update_entry(args, entry_id):
+    return entry_schema.dump(service.update_entry(current_user_id(), entry_id, **args))
+
+
+@bp.delete("/customer-data/<int:entry_id>/")
+def delete_entry(entry_id):
+    key = service.delete_entry(current_user_id(), entry_id)
+    return CustomerDataDeletedSchema().dump({"message": f"Customer data '{key}' deleted successfully",
+                                             "deleted_key": key})
+
+
+@bp.get("/customer/<int:customer_id>/data/")
+@use_args(CustomerEntriesArgsSchema(), location="query")
+def list_customer_entries(args, customer_id):
+    page = Page.from_args(args)
+    rows, total = service.list_customer_entries(current_user_id(), customer_id, args["search"],
+                                                args.get("ordering"), page)
+    return _listed(entries_schema, rows, total, page)
+
+
+@bp.post("/customer-data/bulk-delete/")
+@use_args(BulkDeleteSchema(), location="json")
+def bulk_delete_entries(args):
+    count = service.bulk_delete_entries(current_user_id(), args["data_ids"])
+    return BulkDeletedSchema().dump({"message": f"Successfully deleted {count} customer data item(s)",
+                                     "deleted_count": count})

@@ -1,0 +1,91 @@
+"""File storage behind one small interface; the configured backend is found with `get_storage()`.
+
+Stored paths are relative, such as `customer_data/2024/01/15/contract.pdf`, the same for every
+backend; the API shows them as `/media/<path>`. Storage knows bytes, never rows.
+"""
+import mimetypes
+import os
+import secrets
+from abc import ABC, abstractmethod
+from datetime import datetime, timezone
+
+from flask import current_app
+from werkzeug.utils import secure_filename
+
+MEDIA_PREFIX = "/media/"
+MAX_STEM = 100
+
+
+class Storage(ABC):
+    @abstractmethod
+    def save(self, stream, original_name):
+        """Write the stream under a new, never-overwriting name; return the stored path."""
+
+    @abstractmethod
+    def open(self, path):
+        """A readable binary file object of the stored path (FileNotFoundError when absent)."""
+
+    @abstractmethod
+    def delete(self, path):
+        """Remove the stored path; a path already gone is not an error."""
+
+    @abstractmethod
+    def exists(self, path):
+        """Whether the stored path holds a file."""
+
+    @abstractmethod
+    def paths(self):
+        """Every stored path, for the maintenance commands."""
+
+    @abstractmethod
+    def send(self, path, download_name):
+        """A response that delivers the file as an attachment named download_name."""
+
+    @abstractmethod
+    def url_for_download(self, path):
+        """An absolute URL that downloads the stored path without a token, for a limited time."""
+
+
+# types a browser shows without running anything; every other file is served as bytes
+INERT_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf", "text/plain",
+               "text/csv", "application/zip", "audio/", "video/")
+
+
+def download_type(name):
+    guessed = mimetypes.guess_type(name)[0] or ""
+    return guessed if guessed.startswith(INERT_TYPES) else "application/octet-stream"
+
+
+def dated_folder(now=None):
+    now = now or datetime.now(timezone.utc)
+    return f"customer_data/{now:%Y/%m/%d}"
+
+
+def safe_name(original_name):
+    """A file-system-safe name for the upload; random when secure_filename leaves nothing usable."""
+    extension = secure_filename(os.path.splitext(original_name or "")[1]).lower()[:16]
+    extension = f".{extension}" if extension and extension.isalnum() else ""
+    name = secure_filename(original_name or "")
+    stem = os.path.splitext(name)[0]
+    # secure_filename drops non-Latin letters: "قرارداد.pdf" leaves "pdf", which names nothing
+    if not stem or name.lower() == extension.lstrip(".") or stem.startswith("."):
+        return secrets.token_hex(8) + extension
+    return stem[:MAX_STEM] + extension
+
+
+def with_suffix(name):
+    stem, extension = os.path.splitext(name)
+    return f"{stem}_{secrets.token_hex(4)}{extension}"
+
+
+def media_url_path(path):
+    return MEDIA_PREFIX + path if path else None
+
+
+def get_storage():
+    storage = current_app.extensions.get("customerdata_storage")
+    if storage is None:
+        from .local import LocalStorage
+
+        storage = current_app.extensions["customerdata_storage"] = LocalStorage(current_app.config["UPLOAD_FOLDER"])
+    return storage
