@@ -74,8 +74,7 @@ class Choice(fields.String):
 class Integer(fields.Integer):
     """An integer that refuses booleans and fractions, as DRF does."""
 
-    default_error_messages = {**BASE_MESSAGES, "invalid": "A valid integer is required.",
-                              "too_large": "A valid integer is required."}
+    default_error_messages = {**BASE_MESSAGES, "invalid": "A valid integer is required."}
 
     def __init__(self, **kwargs):
         super().__init__(strict=False, **kwargs)
@@ -83,10 +82,7 @@ class Integer(fields.Integer):
     def _validated(self, value):
         if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
             raise self.make_error("invalid")
-        result = super()._validated(value)
-        if not -(2**63) <= result < 2**63:
-            raise self.make_error("too_large")
-        return result
+        return super()._validated(value)
 
 
 class Boolean(fields.Boolean):

@@ -50,7 +50,8 @@ def _paged(query, page, entities=False):
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     if page.limit is not None:
         query = query.limit(page.limit)
-    return fetch(query.offset(page.offset)).all(), total
+    # an offset past every row is an empty page; capped so that no database overflows on it
+    return fetch(query.offset(min(page.offset, MAX_ID))).all(), total
 
 
 # Customers
@@ -231,7 +232,8 @@ def _store(upload):
     """Write an upload before the commit; returns (stored path, client's file name)."""
     if upload is None:
         return None, None
-    return get_storage().save(upload.stream, upload.filename), client_file_name(upload.filename) or "file"
+    name = client_file_name(upload.filename) or "file"
+    return get_storage().save(upload.stream, name), name
 
 
 def _commit_entry(new_file, key, customer_id):
