@@ -11,13 +11,19 @@ def create_app(config_overrides=None):
     overrides = dict(config_overrides or {})
     app = Flask(__name__, instance_path=config.instance_path(overrides), static_folder=None)
     config.load(app, overrides)
-    app.json.sort_keys = False  # answers keep the field order of the schemas
+    register_json(app)
     register_logging(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
     return app
+
+
+def register_json(app):
+    from .serialization import OrjsonProvider
+
+    app.json = OrjsonProvider(app)  # answers keep the field order of the schemas
 
 
 def register_logging(app):

@@ -91,6 +91,17 @@ class Boolean(fields.Boolean):
     falsy = {False, "false", "False", "FALSE", "0", 0, "no", "off"}
 
 
+class Timestamp(fields.DateTime):
+    """RFC 3339 in UTC with a Z suffix and microseconds; times are stored as naive UTC."""
+
+    @staticmethod
+    def render(value):
+        return value.isoformat(timespec="microseconds") + "Z"
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else self.render(value)
+
+
 class InputSchema(Schema):
     """Base of every request-body schema: unknown fields are ignored, a non-object body is named."""
 

@@ -1,7 +1,7 @@
 import marshmallow as ma
 from marshmallow import Schema, fields
 
-from ..fields import Email, InputSchema, Text
+from ..fields import Email, InputSchema, Text, Timestamp
 
 USERNAME_RULE = ma.validate.Regexp(
     r"^[\w.@+-]+\Z",
@@ -28,7 +28,7 @@ class UserSchema(Schema):
     id = fields.Integer()
     username = fields.String()
     email = fields.String(allow_none=True)
-    created_at = fields.DateTime(format="%Y-%m-%dT%H:%M:%S.%fZ")
+    created_at = Timestamp()
 
 
 class TokenPairSchema(Schema):

@@ -4,6 +4,7 @@ from flask_jwt_extended import jwt_required
 from ..auth import current_user_id
 from ..listing import Page, paging_headers
 from ..parsing import use_args
+from ..serialization import row_dumper
 from . import service
 from .schemas import (
     BulkDeletedSchema,
@@ -24,7 +25,7 @@ from .schemas import (
 bp = Blueprint("message", __name__)
 
 customer_schema = CustomerSchema()
-customers_schema = CustomerSchema(many=True)
+dump_customers = row_dumper(customer_schema)
 
 
 @bp.before_request
@@ -33,8 +34,8 @@ def require_token():
     """Every route of this blueprint needs an access token."""
 
 
-def _listed(schema, rows, total, page):
-    return schema.dump(rows), 200, (paging_headers(page, total) if page else {})
+def _listed(dump, rows, total, page):
+    return dump(rows), 200, (paging_headers(page, total) if page else {})
 
 
 @bp.get("/customers/")
@@ -42,7 +43,7 @@ def _listed(schema, rows, total, page):
 def list_customers(args):
     page = Page.from_args(args)
     rows, total = service.list_customers(current_user_id(), args["search"], args.get("ordering"), page)
-    return _listed(customers_schema, rows, total, page)
+    return _listed(dump_customers, rows, total, page)
 
 
 @bp.post("/customers/")
@@ -75,7 +76,7 @@ def delete_customer(customer_id):
 # Customer data entries
 
 entry_schema = CustomerDataSchema()
-entries_schema = CustomerDataSchema(many=True)
+dump_entries = row_dumper(entry_schema)
 
 
 @bp.get("/customer-data/")
@@ -84,7 +85,7 @@ def list_entries(args):
     page = Page.from_args(args)
     rows, total = service.list_entries(current_user_id(), args.get("customer"), args.get("key"), args["search"],
                                        args.get("ordering"), page)
-    return _listed(entries_schema, rows, total, page)
+    return _listed(dump_entries, rows, total, page)
 
 
 @bp.post("/customer-data/")
@@ -118,7 +119,7 @@ def list_customer_entries(args, customer_id):
     page = Page.from_args(args)
     rows, total = service.list_customer_entries(current_user_id(), customer_id, args["search"],
                                                 args.get("ordering"), page)
-    return _listed(entries_schema, rows, total, page)
+    return _listed(dump_entries, rows, total, page)
 
 
 @bp.post("/customer-data/bulk-delete/")

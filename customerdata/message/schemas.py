@@ -2,17 +2,10 @@
 from flask import current_app
 from marshmallow import Schema, fields
 
-from ..fields import Boolean, Choice, Email, IdList, Integer, InputSchema, PrimaryKey, Text, Upload
+from ..fields import Boolean, Choice, Email, IdList, Integer, InputSchema, PrimaryKey, Text, Timestamp, Upload
 from ..listing import ListArgsSchema, Ordering
 from ..models import CUSTOMER_SOURCES, display_name
 from ..storage import get_storage, media_url_path
-
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-
-
-def Timestamp(**kwargs):
-    return fields.DateTime(format=TIMESTAMP_FORMAT, **kwargs)
-
 
 class CustomerSchema(Schema):
     id = fields.Integer()
