@@ -23,6 +23,8 @@ def fold(text):
 
 class User(db.Model):
     __tablename__ = "users"
+    # SQLite would otherwise hand a deleted row's id to the next one; ids are never reused
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(150))
@@ -52,7 +54,8 @@ class Customer(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=same_as_created)
 
-    __table_args__ = (Index("ix_customers_user_created", "user_id", "created_at", "id"),)
+    __table_args__ = (Index("ix_customers_user_created", "user_id", "created_at", "id"),
+                      {"sqlite_autoincrement": True})
 
     SEARCHED = ("first_name", "last_name", "username", "email", "phone_number")
 
@@ -97,6 +100,7 @@ class CustomerData(db.Model):
         UniqueConstraint("customer_id", "user_id", "key"),
         Index("ix_customer_data_user_created", "user_id", "created_at", "id"),
         Index("ix_customer_data_customer_created", "customer_id", "created_at", "id"),
+        {"sqlite_autoincrement": True},
     )
 
     def index_for_search(self):

@@ -571,3 +571,9 @@ def test_duplicate_key_race_gives_one_entry_and_400s(app, alice, customer):
     assert all(body == duplicate("birthday") for status, body in results if status == 400)
     assert_files_match_rows(app)
     assert len(stored_files(app)) == 1
+
+
+def test_ids_are_never_reused(client, alice, create):
+    first = create(key="a")
+    client.delete(entry_url(first["id"]), headers=alice.headers)
+    assert create(key="b")["id"] > first["id"]

@@ -32,7 +32,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_data_customer_id_customers'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_customer_data_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_data')),
-    sa.UniqueConstraint('customer_id', 'user_id', 'key', name=op.f('uq_customer_data_customer_id_user_id_key'))
+    sa.UniqueConstraint('customer_id', 'user_id', 'key', name=op.f('uq_customer_data_customer_id_user_id_key')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('customer_data', schema=None) as batch_op:
         batch_op.create_index('ix_customer_data_customer_created', ['customer_id', 'created_at', 'id'], unique=False)

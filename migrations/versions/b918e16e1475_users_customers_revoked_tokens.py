@@ -35,7 +35,8 @@ def upgrade():
     sa.Column('password_hash', sa.String(length=255), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
-    sa.UniqueConstraint('username_key', name=op.f('uq_users_username_key'))
+    sa.UniqueConstraint('username_key', name=op.f('uq_users_username_key')),
+    sqlite_autoincrement=True,
     )
     op.create_table('customers',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -50,7 +51,8 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_customers_user_id_users'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_customers'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customers')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.create_index('ix_customers_user_created', ['user_id', 'created_at', 'id'], unique=False)
