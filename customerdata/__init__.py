@@ -1,7 +1,6 @@
 """CustomerData: custom key-value data, with files, that each user keeps about their customers."""
-import logging
-
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config
 
@@ -27,19 +26,33 @@ def register_json(app):
 
 
 def register_logging(app):
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    from .logs import configure_logging, register_request_logging
+    from .request_id import register_request_id
+
+    configure_logging()
+    register_request_id(app)
+    register_request_logging(app)
 
 
 def register_extensions(app):
     from . import auth  # noqa: F401  (registers the token checks on the JWT manager)
     from .database import configure_engine
-    from .extensions import db, jwt, migrate
+    from .extensions import cors, db, jwt, limiter, migrate
+    from .security_headers import register_security_headers
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.PROJECT_ROOT / "migrations"))
     jwt.init_app(app)
+    limiter.init_app(app)
+    if app.config["CORS_ORIGINS"]:
+        cors.init_app(app, resources={r"/api/*": {}, r"/media/*": {}}, origins=app.config["CORS_ORIGINS"],
+                      allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                      expose_headers=["X-Request-ID", "X-Total-Count", "Link", "Content-Disposition"],
+                      max_age=600)
+    if app.config["TRUSTED_PROXY_HOPS"]:
+        hops = app.config["TRUSTED_PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops)
+    register_security_headers(app)
     with app.app_context():
         configure_engine(db.engine)
 
@@ -47,13 +60,13 @@ def register_extensions(app):
 def register_blueprints(app):
     from .accounts import bp as accounts_bp
     from .media import bp as media_bp
+    from .health import bp as health_bp
     from .message import bp as message_bp
-    from .request_id import register_request_id
 
-    register_request_id(app)
     app.register_blueprint(accounts_bp, url_prefix="/api/accounts")
     app.register_blueprint(message_bp, url_prefix="/api/message")
     app.register_blueprint(media_bp)
+    app.register_blueprint(health_bp)
 
 
 def register_error_handlers(app):

@@ -2,7 +2,7 @@
 from datetime import datetime, timezone
 
 import jwt as pyjwt
-from flask import current_app
+from flask import current_app, g
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt, get_jwt_identity
 from sqlalchemy import exists, select
 
@@ -44,4 +44,7 @@ def token_unusable(jwt_header, claims):
         raise pyjwt.InvalidTokenError("subject is not a user id") from None
     revoked = exists().where(RevokedToken.jti == claims.get("jti", ""))
     usable = db.session.execute(select(User.id).where(User.id == user_id, ~revoked)).first()
-    return usable is None
+    if usable is None:
+        return True
+    g.user_id = user_id  # for the request log
+    return False

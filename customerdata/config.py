@@ -46,6 +46,13 @@ def from_environment(instance):
         "MEDIA_URL_LIFETIME": _int("MEDIA_URL_SECONDS", 3600),
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=_int("ACCESS_TOKEN_MINUTES", 15)),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=_int("REFRESH_TOKEN_DAYS", 7)),
+        "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
+        "TRUSTED_PROXY_HOPS": _int("TRUSTED_PROXY_HOPS", 0),
+        "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "true").lower() not in ("0", "false", "no", "off"),
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
+        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
+        "REGISTER_RATE_LIMIT": env.get("REGISTER_RATE_LIMIT") or "10 per minute",
+        "REFRESH_RATE_LIMIT": env.get("REFRESH_RATE_LIMIT") or "30 per minute",
     }
     for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
         if env.get(name):
@@ -60,6 +67,8 @@ FIXED = {
     "JWT_DECODE_ALGORITHMS": ["HS256"],
     "JWT_TOKEN_LOCATION": ["headers"],
     "JWT_BLOCKLIST_TOKEN_CHECKS": ["access", "refresh"],
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "RATELIMIT_KEY_PREFIX": "customerdata",
 }
 
 

@@ -127,6 +127,8 @@ def register_error_handlers(app):
     def http_error(error):
         if error.code == 405:
             detail = f'Method "{request.method}" not allowed.'
+        elif error.code == 429:
+            detail = f"Request was throttled: the limit is {error.description}. Try again later."
         elif error.code == 413:
             limit = app.config["MAX_CONTENT_LENGTH"]
             detail = f"Request body is larger than the limit of {limit} bytes ({limit / 1048576:g} MiB)."

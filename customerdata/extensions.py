@@ -1,5 +1,8 @@
 """Extension objects, unbound: the application factory binds them with init_app."""
+from flask_cors import CORS
 from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
@@ -21,3 +24,6 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True, compare_type=True)
 jwt = JWTManager()
+# the client address is the peer's, or the proxy-reported one once ProxyFix trusts the proxy
+limiter = Limiter(key_func=get_remote_address)
+cors = CORS()

@@ -1,30 +1,40 @@
-from flask import Blueprint
+from flask import Blueprint, current_app
 from flask_jwt_extended import get_jwt, jwt_required
 
 from ..auth import current_user_id
+from ..extensions import limiter
 from ..parsing import use_args
 from . import service
 from .schemas import LoginSchema, LogoutSchema, RegisterSchema, TokenPairSchema, UserSchema
 
 bp = Blueprint("accounts", __name__)
 
+
+def _limit(setting):
+    """A per-client rate limit read from configuration when the request comes."""
+    return limiter.limit(lambda: current_app.config[setting])
+
+
 user_schema = UserSchema()
 tokens_schema = TokenPairSchema()
 
 
 @bp.post("/register")
+@_limit("REGISTER_RATE_LIMIT")
 @use_args(RegisterSchema(), location="json")
 def register(args):
     return user_schema.dump(service.register(**args)), 201
 
 
 @bp.post("/login")
+@_limit("LOGIN_RATE_LIMIT")
 @use_args(LoginSchema(), location="json")
 def login(args):
     return tokens_schema.dump(service.login(**args))
 
 
 @bp.post("/refresh")
+@_limit("REFRESH_RATE_LIMIT")
 @jwt_required(refresh=True)
 def refresh():
     return tokens_schema.dump(service.refresh(get_jwt()))

@@ -38,6 +38,10 @@ class Storage(ABC):
         """Every stored path, for the maintenance commands."""
 
     @abstractmethod
+    def check_writable(self):
+        """Raise unless a file can be written and removed right now (readiness probe)."""
+
+    @abstractmethod
     def send(self, path, download_name):
         """A response that delivers the file as an attachment named download_name."""
 

@@ -42,6 +42,13 @@ class LocalStorage(Storage):
             return path
         raise FileExistsError(f"no free name for {name} in {folder}")
 
+    def check_writable(self):
+        os.makedirs(self.root, exist_ok=True)
+        probe = os.path.join(self.root, f".readyz-{os.getpid()}")
+        with open(probe, "wb") as fh:
+            fh.write(b"ok")
+        os.unlink(probe)
+
     def open(self, path):
         return open(self._absolute(path), "rb")
 
@@ -68,6 +75,8 @@ class LocalStorage(Storage):
     def paths(self):
         for folder, _, names in os.walk(self.root):
             for name in names:
+                if name.startswith("."):
+                    continue
                 yield os.path.relpath(os.path.join(folder, name), self.root).replace(os.sep, "/")
 
     def url_for_download(self, path):
