@@ -1,6 +1,10 @@
 """flask CLI for operators: thin commands that call the services, like routes do."""
-import click
+import csv
+import sys
+from datetime import timedelta
 
+import click
+import orjson
 from flask.cli import AppGroup
 
 from .accounts import service as accounts
@@ -11,6 +15,9 @@ from .models import CUSTOMER_SOURCES
 
 users = AppGroup("users", help="Manage user accounts.")
 customers = AppGroup("customers", help="Manage customers.")
+storage = AppGroup("storage", help="Check and repair stored files against entry rows.")
+tokens = AppGroup("tokens", help="Maintain the token revocation list.")
+customer_data = AppGroup("customer-data", help="Export customer data entries.")
 
 
 def _user_or_fail(username):
@@ -88,6 +95,92 @@ def create_customer(owner, **fields):
     click.echo(f"Created customer {customer.id}: {customer.display_name}")
 
 
+MIN_AGE = click.option("--min-age", default=10, show_default=True, type=click.IntRange(0),
+                       help="Minutes a file without a row must have existed to count as orphaned "
+                            "(younger ones may belong to uploads in flight).")
+
+
+def _report(found):
+    for path in found.orphans:
+        click.echo(f"orphaned file (no row): {path}")
+    for entry_id, path in found.dangling:
+        click.echo(f"missing file of entry {entry_id}: {path}")
+    click.echo(f"{len(found.orphans)} orphaned file(s), {len(found.dangling)} entry row(s) without their file.")
+
+
+@storage.command("check")
+@MIN_AGE
+def storage_check(min_age):
+    """Report files without a row and rows without a file; exit 1 when there are any."""
+    from .message import file_audit
+
+    found = file_audit.audit(timedelta(minutes=min_age))
+    _report(found)
+    if not found.clean:
+        sys.exit(1)
+
+
+@storage.command("repair")
+@MIN_AGE
+@click.option("--dry-run", is_flag=True, help="Only say what would be done.")
+def storage_repair(min_age, dry_run):
+    """Delete orphaned files and clear the file of rows whose file is gone."""
+    from .message import file_audit
+
+    found = file_audit.audit(timedelta(minutes=min_age))
+    _report(found)
+    if dry_run:
+        click.echo("Dry run: nothing changed.")
+        return
+    file_audit.repair(found)
+    click.echo(f"Repaired: deleted {len(found.orphans)} file(s), cleared {len(found.dangling)} row(s).")
+
+
+@tokens.command("purge")
+def tokens_purge():
+    """Delete revocation rows of tokens that have expired anyway."""
+    click.echo(f"Purged {accounts.purge_expired_tokens()} expired revocation(s).")
+
+
+EXPORT_FIELDS = ("id", "customer", "user", "key", "value", "file", "file_name", "customer_name",
+                 "created_at", "updated_at")
+
+
+@customer_data.command("export")
+@click.option("--owner", required=True, help="Username whose entries are exported.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True),
+              help="File to write (default: standard output).")
+def export_customer_data(owner, fmt, output):
+    """Export every entry of OWNER as JSON or CSV, streamed in batches."""
+    from .message.schemas import CustomerDataSchema
+    from .serialization import row_dumper
+
+    owner_id = _user_or_fail(owner).id
+    dump = row_dumper(CustomerDataSchema(only=EXPORT_FIELDS))
+    total = message.count_entries(owner_id)
+    with click.open_file(output or "-", "w", encoding="utf-8") as out:
+        _write_export(out, fmt, dump, message.iter_entries_for_export(owner_id), total, show_progress=bool(output))
+    if output:
+        click.echo(f"Exported {total} entr{'y' if total == 1 else 'ies'} of {owner} to {output}.", err=True)
+
+
+def _write_export(output, fmt, dump, rows, total, show_progress):
+    with click.progressbar(length=total, label="Exporting", file=sys.stderr, hidden=not show_progress) as bar:
+        if fmt == "csv":
+            writer = csv.DictWriter(output, fieldnames=EXPORT_FIELDS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(dump([row])[0])
+                bar.update(1)
+        else:
+            output.write("[")
+            for index, row in enumerate(rows):
+                output.write(("," if index else "") + "\n" + orjson.dumps(dump([row])[0]).decode())
+                bar.update(1)
+            output.write("\n]\n")
+
+
 def register_commands(app):
-    app.cli.add_command(users)
-    app.cli.add_command(customers)
+    for group in (users, customers, storage, tokens, customer_data):
+        app.cli.add_command(group)

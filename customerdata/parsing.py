@@ -41,6 +41,18 @@ class Parser(FlaskParser):
         merged.update(req.files)
         return self._makeproxy(merged, schema)
 
+    def use_args(self, argmap, req=None, *, location=None, **kwargs):
+        """webargs' decorator; it also records (argmap, location) on the view for the API description."""
+        decorate = super().use_args(argmap, req, location=location, **kwargs)
+
+        def decorator(view):
+            wrapper = decorate(view)
+            recorded = getattr(view, "__webargs_argmaps__", ())
+            wrapper.__webargs_argmaps__ = (*recorded, (argmap, location or self.location))
+            return wrapper
+
+        return decorator
+
 
 def _has_body(req):
     return bool(req.content_length) or bool(req.mimetype) or req.headers.get("Transfer-Encoding") == "chunked"

@@ -262,3 +262,19 @@ def discard_files(paths):
     for path in paths:
         if path:
             storage.delete(path)
+
+
+def iter_entries_for_export(owner_id, batch_size=500):
+    """Every entry of an owner, oldest first, fetched in batches so memory stays flat."""
+    last_id = 0
+    while True:
+        rows = db.session.execute(_entries(owner_id).where(CustomerData.id > last_id)
+                                  .order_by(CustomerData.id).limit(batch_size)).all()
+        if not rows:
+            return
+        yield from rows
+        last_id = rows[-1].id
+
+
+def count_entries(owner_id):
+    return db.session.scalar(select(func.count()).where(CustomerData.user_id == owner_id))

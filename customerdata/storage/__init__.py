@@ -38,6 +38,10 @@ class Storage(ABC):
         """Every stored path, for the maintenance commands."""
 
     @abstractmethod
+    def modified_at(self, path):
+        """When the stored path was last written (naive UTC)."""
+
+    @abstractmethod
     def check_writable(self):
         """Raise unless a file can be written and removed right now (readiness probe)."""
 

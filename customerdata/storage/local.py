@@ -1,6 +1,7 @@
 """Files in a folder of the local file system (the instance folder by default)."""
 import os
 import shutil
+from datetime import datetime, timezone
 from urllib.parse import quote, urlencode
 
 from flask import request, send_file
@@ -65,6 +66,10 @@ class LocalStorage(Storage):
             os.unlink(self._absolute(path))
         except FileNotFoundError:
             pass
+
+    def modified_at(self, path):
+        mtime = os.path.getmtime(self._absolute(path))
+        return datetime.fromtimestamp(mtime, timezone.utc).replace(tzinfo=None)
 
     def exists(self, path):
         try:
