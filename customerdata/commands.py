@@ -15,7 +15,7 @@ from .models import CUSTOMER_SOURCES
 
 users = AppGroup("users", help="Manage user accounts.")
 customers = AppGroup("customers", help="Manage customers.")
-storage = AppGroup("storage", help="Check and repair stored files against entry rows.")
+storage = AppGroup("storage", help="Check, repair and migrate stored files against entry rows.")
 tokens = AppGroup("tokens", help="Maintain the token revocation list.")
 customer_data = AppGroup("customer-data", help="Export customer data entries.")
 
@@ -134,6 +134,47 @@ def storage_repair(min_age, dry_run):
         return
     file_audit.repair(found)
     click.echo(f"Repaired: deleted {len(found.orphans)} file(s), cleared {len(found.dangling)} row(s).")
+
+
+@storage.command("migrate")
+@click.option("--to", "target", type=click.Choice(["s3", "local"]), required=True,
+              help="Backend to copy to; files come from the other (local = UPLOAD_FOLDER, s3 = S3_*).")
+@click.option("--dry-run", is_flag=True, help="Only list the files that would be copied.")
+@click.option("--batch-size", default=200, show_default=True, type=click.IntRange(1),
+              help="Entry rows read per query.")
+def storage_migrate(target, dry_run, batch_size):
+    """Copy every file an entry references to the TARGET backend; resumable, deletes nothing.
+
+    Paths stay the same, so after the copy switch STORAGE_BACKEND and run this again to pick up
+    files uploaded in between.
+    """
+    from collections import Counter
+
+    from .message import storage_migration as migration
+
+    try:
+        source_name, source, destination = migration.backends(target)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    counts, problems = Counter(), []
+    with click.progressbar(length=migration.count_files(), label=f"Copying {source_name} -> {target}",
+                           file=sys.stderr) as bar:
+        for step in migration.migrate(source, destination, batch_size, dry_run):
+            counts[step.outcome] += 1
+            if step.outcome == migration.WOULD_COPY:
+                click.echo(f"would copy: {step.path} ({step.size} bytes)")
+            elif step.outcome in migration.PROBLEMS:
+                problems.append(step)
+            bar.update(1)
+    for step in problems:
+        click.echo(f"{step.outcome}: {step.path} (entry {step.entry_id})")
+    click.echo(", ".join(f"{counts[outcome]} {outcome}" for outcome in (
+        migration.WOULD_COPY if dry_run else migration.COPIED, migration.PRESENT, migration.GONE,
+        migration.MISSING, migration.CONFLICT)) + ".")
+    if dry_run:
+        click.echo("Dry run: nothing copied.")
+    if problems:
+        sys.exit(1)
 
 
 @tokens.command("purge")

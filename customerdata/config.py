@@ -41,6 +41,11 @@ def from_environment(instance):
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL")
         or f"sqlite:///{os.path.join(instance, 'customerdata.sqlite3')}",
         "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER") or os.path.join(instance, "uploads"),
+        "STORAGE_BACKEND": (env.get("STORAGE_BACKEND") or "local").strip().lower(),
+        "S3_BUCKET": env.get("S3_BUCKET") or None,
+        "S3_PREFIX": env.get("S3_PREFIX") or "",
+        "S3_ENDPOINT_URL": env.get("S3_ENDPOINT_URL") or None,
+        "S3_REGION": env.get("S3_REGION") or None,
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 50 * MIB),
         "MAX_VALUE_LENGTH": _int("MAX_VALUE_LENGTH", 1_048_576),
         "MEDIA_URL_LIFETIME": _int("MEDIA_URL_SECONDS", 3600),
@@ -61,7 +66,6 @@ def from_environment(instance):
 
 
 FIXED = {
-    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
     "JWT_COOKIE_CSRF_PROTECT": False,
     "JWT_ALGORITHM": "HS256",
     "JWT_DECODE_ALGORITHMS": ["HS256"],
@@ -78,13 +82,25 @@ def load(app, overrides):
     app.config.update(from_environment(app.instance_path))
     app.config.update(overrides)
     app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # a server restart or a dropped connection must not fail the next request; a file cannot drop
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
     # Flask 3.1 caps non-file form fields at 500 kB; a form `value` may be as long as a JSON one.
     app.config.setdefault("MAX_FORM_MEMORY_SIZE", app.config["MAX_VALUE_LENGTH"] * 4 + 64 * 1024)
+    _check_storage(app.config)
     missing = [name for name in ("SECRET_KEY", "JWT_SECRET_KEY") if not app.config.get(name)]
     if missing:
         keys = instance_secret_keys(app.instance_path)
         for name in missing:
             app.config[name] = keys[name]
+
+
+def _check_storage(settings):
+    """A misconfigured file store fails at start-up, not on the first upload."""
+    if settings["STORAGE_BACKEND"] not in ("local", "s3"):
+        raise RuntimeError(f"STORAGE_BACKEND must be local or s3, not {settings['STORAGE_BACKEND']!r}")
+    if settings["STORAGE_BACKEND"] == "s3" and not settings.get("S3_BUCKET"):
+        raise RuntimeError("STORAGE_BACKEND=s3 needs S3_BUCKET")
 
 
 def instance_secret_keys(instance):

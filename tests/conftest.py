@@ -1,6 +1,8 @@
 """Fixtures: an app on a fresh, empty database per test (SQLite, or TEST_DATABASE_URL), a client,
 a CLI runner and `auth`, which registers and logs in real users through the API."""
+import importlib.util
 import os
+import secrets
 
 import pytest
 
@@ -100,6 +102,39 @@ def alice(auth):
 @pytest.fixture
 def bob(auth):
     return auth.user("bob")
+
+
+S3_TEST_BUCKET = "customerdata-tests"
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's standalone S3 server on 127.0.0.1 for the whole run, with one bucket (tests/s3_server.py)."""
+    missing = [name for name in ("boto3", "moto", "flask_cors") if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed: the S3 tests need boto3 and moto[server] "
+                    "(pip install -r requirements-dev.txt)")
+    from s3_server import s3_server as start_s3_server
+
+    with start_s3_server() as server:
+        server.bucket = S3_TEST_BUCKET
+        server.client().create_bucket(Bucket=S3_TEST_BUCKET)
+        yield server
+
+
+@pytest.fixture
+def s3_config(s3_server, app_config, monkeypatch):
+    """`app_config` on the S3 backend, under a key prefix of the test's own; boto3's environment set."""
+    from s3_server import ENV, REGION, UNSET
+
+    for name in UNSET:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    app_config.update({"STORAGE_BACKEND": "s3", "S3_BUCKET": s3_server.bucket,
+                       "S3_PREFIX": f"test-{secrets.token_hex(6)}", "S3_ENDPOINT_URL": s3_server.endpoint_url,
+                       "S3_REGION": REGION})
+    return app_config
 
 
 # Under .ci/run every outside service is provided, so a skip there means a check did not run.

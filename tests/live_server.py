@@ -36,7 +36,8 @@ PG_TIMEOUT = 10          # connect timeout for the maintenance connection
 
 # Variables of the caller's environment that would change how gunicorn or the app start.
 SCRUBBED = ("GUNICORN_CMD_ARGS", "GUNICORN_BIND", "WEB_CONCURRENCY", "GUNICORN_TIMEOUT", "FLASK_APP",
-            "FLASK_DEBUG", "DATABASE_URL", "INSTANCE_PATH", "UPLOAD_FOLDER", "SECRET_KEY", "JWT_SECRET_KEY")
+            "FLASK_DEBUG", "DATABASE_URL", "INSTANCE_PATH", "UPLOAD_FOLDER", "SECRET_KEY", "JWT_SECRET_KEY",
+            "STORAGE_BACKEND", "S3_BUCKET", "S3_PREFIX", "S3_ENDPOINT_URL", "S3_REGION")
 
 # 127.0.0.1 is always reached directly, whatever http_proxy the environment names
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))

@@ -10,12 +10,16 @@ log = logging.getLogger("customerdata.health")
 
 
 def readiness():
-    return {"database": _check(_database), "storage": _check(get_storage().check_writable)}
+    return {"database": _check(_database), "storage": _check(_storage)}
 
 
 def _database():
     db.session.execute(text("SELECT 1"))
     db.session.rollback()
+
+
+def _storage():
+    get_storage().check_writable()
 
 
 def _check(probe):

@@ -7,7 +7,7 @@ import mimetypes
 import os
 import secrets
 from abc import ABC, abstractmethod
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import current_app
 from werkzeug.utils import secure_filename
@@ -20,6 +20,14 @@ class Storage(ABC):
     @abstractmethod
     def save(self, stream, original_name):
         """Write the stream under a new, never-overwriting name; return the stored path."""
+
+    @abstractmethod
+    def save_as(self, path, stream, original_name):
+        """Write the stream at exactly `path` (a migration keeps paths); FileExistsError when taken."""
+
+    @abstractmethod
+    def size(self, path):
+        """Bytes stored at the path (FileNotFoundError when absent)."""
 
     @abstractmethod
     def open(self, path):
@@ -65,7 +73,7 @@ def download_type(name):
 
 
 def dated_folder(now=None):
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"customer_data/{now:%Y/%m/%d}"
 
 
@@ -90,10 +98,26 @@ def media_url_path(path):
     return MEDIA_PREFIX + path if path else None
 
 
-def get_storage():
-    storage = current_app.extensions.get("customerdata_storage")
-    if storage is None:
+BACKENDS = ("local", "s3")
+
+
+def build_storage(config, backend):
+    """A new storage of the named backend, set up from the app's configuration."""
+    if backend == "s3":
+        from .s3 import S3Storage
+
+        return S3Storage.from_config(config)
+    if backend == "local":
         from .local import LocalStorage
 
-        storage = current_app.extensions["customerdata_storage"] = LocalStorage(current_app.config["UPLOAD_FOLDER"])
+        return LocalStorage(config["UPLOAD_FOLDER"])
+    raise ValueError(f"STORAGE_BACKEND must be one of {', '.join(BACKENDS)}, not {backend!r}")
+
+
+def get_storage():
+    """The configured backend (STORAGE_BACKEND), built once per app."""
+    storage = current_app.extensions.get("customerdata_storage")
+    if storage is None:
+        storage = build_storage(current_app.config, current_app.config["STORAGE_BACKEND"])
+        current_app.extensions["customerdata_storage"] = storage
     return storage

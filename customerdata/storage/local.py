@@ -1,7 +1,9 @@
 """Files in a folder of the local file system (the instance folder by default)."""
+import contextlib
 import os
+import secrets
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
 from flask import request, send_file
@@ -43,6 +45,27 @@ class LocalStorage(Storage):
             return path
         raise FileExistsError(f"no free name for {name} in {folder}")
 
+    def save_as(self, path, stream, original_name):
+        folder, name = os.path.split(self._absolute(path))
+        os.makedirs(folder, exist_ok=True)
+        # written aside, then linked into place: an interrupted copy never leaves a partial file at
+        # `path`, and link() refuses to replace a file that is there already
+        partial = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.part")
+        try:
+            with open(partial, "xb") as fh:
+                shutil.copyfileobj(stream, fh, CHUNK)
+            os.link(partial, os.path.join(folder, name))
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+        return path
+
+    def size(self, path):
+        absolute = self._absolute(path)
+        if not os.path.isfile(absolute):
+            raise FileNotFoundError(path)
+        return os.path.getsize(absolute)
+
     def check_writable(self):
         os.makedirs(self.root, exist_ok=True)
         probe = os.path.join(self.root, f".readyz-{os.getpid()}")
@@ -69,7 +92,7 @@ class LocalStorage(Storage):
 
     def modified_at(self, path):
         mtime = os.path.getmtime(self._absolute(path))
-        return datetime.fromtimestamp(mtime, timezone.utc).replace(tzinfo=None)
+        return datetime.fromtimestamp(mtime, UTC).replace(tzinfo=None)
 
     def exists(self, path):
         try:

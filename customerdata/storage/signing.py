@@ -21,6 +21,9 @@ def sign(path, lifetime=None):
 
 def verify(path, expires, signature):
     """True when the signature was made for this path and expiry, and the expiry has not passed."""
-    if not expires or not signature or not expires.isdigit() or int(expires) < time.time():
+    # ASCII digits only: isdigit() alone lets "²" through, which int() refuses
+    if not expires or not signature or not expires.isascii() or not expires.isdigit():
+        return False
+    if int(expires) < time.time():
         return False
     return _signer().verify_signature(f"{path}\n{expires}".encode(), signature.encode())
