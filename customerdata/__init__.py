@@ -3,6 +3,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config
+from .openapi import register_openapi
 
 
 def create_app(config_overrides=None):
@@ -14,6 +15,7 @@ def create_app(config_overrides=None):
     register_logging(app)
     register_extensions(app)
     register_blueprints(app)
+    register_openapi(app)
     register_error_handlers(app)
     register_commands(app)
     return app
@@ -59,8 +61,8 @@ def register_extensions(app):
 
 def register_blueprints(app):
     from .accounts import bp as accounts_bp
-    from .media import bp as media_bp
     from .health import bp as health_bp
+    from .media import bp as media_bp
     from .message import bp as message_bp
 
     app.register_blueprint(accounts_bp, url_prefix="/api/accounts")

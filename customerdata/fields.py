@@ -4,6 +4,7 @@ from marshmallow import Schema, fields
 
 REQUIRED = "This field is required."
 NULL = "This field may not be null."
+NULL_CHARACTERS = "Null characters are not allowed."  # DRF's words; PostgreSQL cannot store them
 BASE_MESSAGES = {"required": REQUIRED, "null": NULL}
 
 
@@ -16,6 +17,7 @@ class Text(fields.String):
     default_error_messages = {
         **BASE_MESSAGES,
         "invalid": "Not a valid string.",
+        "null_characters": NULL_CHARACTERS,
         "blank": "This field may not be blank.",
         "max_length": "Ensure this field has no more than {max_length} characters.",
         "min_length": "Ensure this field has at least {min_length} characters.",
@@ -28,8 +30,12 @@ class Text(fields.String):
         self.allow_blank, self.blank_to_none, self.trim = allow_blank or blank_to_none, blank_to_none, trim
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, str):
+        # as DRF's CharField: numbers are taken as their text, other types are refused
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             raise self.make_error("invalid")
+        value = str(value)
+        if "\x00" in value:
+            raise self.make_error("null_characters")
         if self.trim:
             value = value.strip()
         if not value:
@@ -87,8 +93,8 @@ class Integer(fields.Integer):
 
 class Boolean(fields.Boolean):
     default_error_messages = {**BASE_MESSAGES, "invalid": "Must be a valid boolean."}
-    truthy = {True, "true", "True", "TRUE", "1", 1, "yes", "on"}
-    falsy = {False, "false", "False", "FALSE", "0", 0, "no", "off"}
+    truthy = {True, "true", "True", "TRUE", "1", "yes", "on"}
+    falsy = {False, "false", "False", "FALSE", "0", "no", "off"}
 
 
 class Timestamp(fields.DateTime):
@@ -165,6 +171,7 @@ class Upload(fields.Field):
         "not_a_file": "The submitted data was not a file. Check the encoding type on the form.",
         "several": "Send one file.",
         "empty": "The submitted file is empty.",
+        "null_characters": NULL_CHARACTERS,
         "name_too_long": "Ensure this filename has at most {max_length} characters (it has {length}).",
     }
 
@@ -190,6 +197,8 @@ class Upload(fields.Field):
         if _is_empty(upload.stream):
             raise self.make_error("empty")
         name = client_file_name(upload.filename)
+        if "\x00" in name:
+            raise self.make_error("null_characters")
         if len(name) > self.max_name_length:
             raise self.make_error("name_too_long", max_length=self.max_name_length, length=len(name))
         return upload

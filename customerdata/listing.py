@@ -19,6 +19,17 @@ def search_terms(search):
     return [fold(term) for term in SEARCH_SEPARATORS.split(search or "") if term]
 
 
+# "/" rather than "\\": one escape character that reads the same on SQLite and PostgreSQL
+LIKE_ESCAPE = "/"
+
+
+def like_pattern(term):
+    """A LIKE pattern finding `term` anywhere, with %, _ and the escape character taken literally."""
+    for special in (LIKE_ESCAPE, "%", "_"):
+        term = term.replace(special, LIKE_ESCAPE + special)
+    return f"%{term}%"
+
+
 class Ordering(Text):
     """Comma-separated field names, each optionally prefixed with "-"; parsed to [(name, descending)]."""
 
@@ -27,17 +38,19 @@ class Ordering(Text):
                                          "each optionally prefixed with \"-\"."}
 
     def __init__(self, allowed, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(allow_blank=True, **kwargs)
         self.allowed = tuple(allowed)
         self.metadata.setdefault("description", "Comma-separated: " + ", ".join(self.allowed)
                                  + "; prefix with - for descending.")
 
     def _deserialize(self, value, attr, data, **kwargs):
         value = super()._deserialize(value, attr, data, **kwargs)
+        if not value:  # ?ordering= means the default order, as in DRF
+            return None
         parsed = []
         for part in value.split(","):
             part = part.strip()
-            name = part[1:] if part.startswith("-") else part
+            name = part.removeprefix("-")
             if name not in self.allowed:
                 raise self.make_error("unknown", value=part, allowed=", ".join(self.allowed))
             parsed.append((name, part.startswith("-")))

@@ -1,10 +1,16 @@
 """webargs parsing with the contract's errors: field-keyed 400s, JSON parse errors, 415."""
+import functools
+import re
+
 import marshmallow as ma
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from .auth import current_user_id
 from .errors import InvalidInput, ParseError, UnsupportedMediaType
 
 FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+# what is left of a \uD800-\uDFFF escape without its pair: no UTF-8 can store or answer it
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def field_errors(messages):
@@ -25,6 +31,16 @@ class Parser(FlaskParser):
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         raise ParseError(f"JSON parse error - {error}")
+
+    def _raw_load_json(self, req):
+        """The JSON body, refusing what the decoder accepts but no field can hold."""
+        try:
+            data = super()._raw_load_json(req)
+        except RecursionError:
+            raise ParseError("JSON parse error - nested too deeply") from None
+        if _holds_lone_surrogate(data):
+            raise ParseError("JSON parse error - a string holds an unpaired surrogate (\\uD800-\\uDFFF)")
+        return data
 
     def load_json(self, req, schema):
         if _has_body(req) and not is_json_request(req):
@@ -54,9 +70,42 @@ class Parser(FlaskParser):
         return decorator
 
 
+def _holds_lone_surrogate(data):
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if LONE_SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
+
+
 def _has_body(req):
     return bool(req.content_length) or bool(req.mimetype) or req.headers.get("Transfer-Encoding") == "chunked"
 
 
 parser = Parser(unknown=ma.EXCLUDE)
 use_args = parser.use_args
+
+
+def looked_up_first(lookup, id_arg):
+    """On an item route, a missing or foreign id is a 404 even when the body is invalid too.
+
+    DRF finds the object before it validates the body; here the body is parsed first, so when
+    parsing fails the id is looked up before the error leaves (free when the body is valid).
+    """
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            try:
+                return view(*args, **kwargs)
+            except (InvalidInput, ParseError, UnsupportedMediaType):
+                lookup(current_user_id(), kwargs[id_arg])
+                raise
+        return wrapper
+    return decorator

@@ -3,9 +3,17 @@ from flask_jwt_extended import get_jwt, jwt_required
 
 from ..auth import current_user_id
 from ..extensions import limiter
+from ..openapi import responds, security
 from ..parsing import use_args
 from . import service
-from .schemas import LoginSchema, LogoutSchema, RegisterSchema, TokenPairSchema, UserSchema
+from .schemas import (
+    DetailSchema,
+    LoginSchema,
+    LogoutSchema,
+    RegisterSchema,
+    TokenPairSchema,
+    UserSchema,
+)
 
 bp = Blueprint("accounts", __name__)
 
@@ -20,6 +28,8 @@ tokens_schema = TokenPairSchema()
 
 
 @bp.post("/register")
+@responds(201, UserSchema)
+@security(None)
 @_limit("REGISTER_RATE_LIMIT")
 @use_args(RegisterSchema(), location="json")
 def register(args):
@@ -27,6 +37,9 @@ def register(args):
 
 
 @bp.post("/login")
+@responds(200, TokenPairSchema)
+@responds(401)
+@security(None)
 @_limit("LOGIN_RATE_LIMIT")
 @use_args(LoginSchema(), location="json")
 def login(args):
@@ -34,6 +47,8 @@ def login(args):
 
 
 @bp.post("/refresh")
+@responds(200, TokenPairSchema)
+@security("refresh")
 @_limit("REFRESH_RATE_LIMIT")
 @jwt_required(refresh=True)
 def refresh():
@@ -41,6 +56,7 @@ def refresh():
 
 
 @bp.post("/logout")
+@responds(200, DetailSchema)
 @jwt_required()
 @use_args(LogoutSchema(), location="json")
 def logout(args):
@@ -49,6 +65,7 @@ def logout(args):
 
 
 @bp.get("/me")
+@responds(200, UserSchema)
 @jwt_required()
 def me():
     return user_schema.dump(service.get_user(current_user_id()))

@@ -1,17 +1,22 @@
 from flask import Blueprint
 
+from ..openapi import responds
 from . import service
+from .schemas import HealthSchema, ReadinessSchema
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@responds(200, HealthSchema)
 def healthz():
     """The process is alive and answering."""
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
+@responds(200, ReadinessSchema)
+@responds(503, ReadinessSchema, description="Not ready: a dependency is unavailable.")
 def readyz():
     """The database answers and the file store takes writes; 503 otherwise."""
     checks = service.readiness()

@@ -3,7 +3,8 @@ from flask_jwt_extended import jwt_required
 
 from ..auth import current_user_id
 from ..listing import Page, paging_headers
-from ..parsing import use_args
+from ..openapi import responds
+from ..parsing import looked_up_first, use_args
 from ..serialization import row_dumper
 from . import service
 from .schemas import (
@@ -15,14 +16,16 @@ from .schemas import (
     CustomerDataListArgsSchema,
     CustomerDataSchema,
     CustomerDataUpdateSchema,
-    CustomerEntriesArgsSchema,
     CustomerDeletedSchema,
+    CustomerEntriesArgsSchema,
     CustomerListArgsSchema,
     CustomerSchema,
     CustomerUpdateSchema,
 )
 
 bp = Blueprint("message", __name__)
+
+PAGING = ("X-Total-Count", "Link")  # headers of a paged list
 
 customer_schema = CustomerSchema()
 dump_customers = row_dumper(customer_schema)
@@ -39,6 +42,7 @@ def _listed(dump, rows, total, page):
 
 
 @bp.get("/customers/")
+@responds(200, CustomerSchema, many=True, headers=PAGING)
 @use_args(CustomerListArgsSchema(), location="query")
 def list_customers(args):
     page = Page.from_args(args)
@@ -47,23 +51,28 @@ def list_customers(args):
 
 
 @bp.post("/customers/")
+@responds(201, CustomerSchema)
 @use_args(CustomerCreateSchema(), location="json")
 def create_customer(args):
     return customer_schema.dump(service.create_customer(current_user_id(), **args)), 201
 
 
 @bp.get("/customers/<int:customer_id>/")
+@responds(200, CustomerSchema)
 def get_customer(customer_id):
     return customer_schema.dump(service.get_customer(current_user_id(), customer_id))
 
 
 @bp.route("/customers/<int:customer_id>/", methods=["PUT", "PATCH"])
+@responds(200, CustomerSchema)
+@looked_up_first(service.get_customer, "customer_id")
 @use_args(CustomerUpdateSchema(), location="json")
 def update_customer(args, customer_id):
     return customer_schema.dump(service.update_customer(current_user_id(), customer_id, args))
 
 
 @bp.delete("/customers/<int:customer_id>/")
+@responds(200, CustomerDeletedSchema)
 def delete_customer(customer_id):
     count = service.delete_customer(current_user_id(), customer_id)
     return CustomerDeletedSchema().dump({
@@ -80,6 +89,7 @@ dump_entries = row_dumper(entry_schema)
 
 
 @bp.get("/customer-data/")
+@responds(200, CustomerDataSchema, many=True, headers=PAGING)
 @use_args(CustomerDataListArgsSchema(), location="query")
 def list_entries(args):
     page = Page.from_args(args)
@@ -89,6 +99,7 @@ def list_entries(args):
 
 
 @bp.post("/customer-data/")
+@responds(201, CustomerDataSchema)
 @use_args(CustomerDataCreateSchema(), location="body")
 def create_entry(args):
     entry = service.create_entry(current_user_id(), args["customer"], args["key"], args["value"], args["file"])
@@ -96,17 +107,21 @@ def create_entry(args):
 
 
 @bp.get("/customer-data/<int:entry_id>/")
+@responds(200, CustomerDataSchema)
 def get_entry(entry_id):
     return entry_schema.dump(service.get_entry(current_user_id(), entry_id))
 
 
 @bp.route("/customer-data/<int:entry_id>/", methods=["PUT", "PATCH"])
+@responds(200, CustomerDataSchema)
+@looked_up_first(service.get_entry, "entry_id")
 @use_args(CustomerDataUpdateSchema(), location="body")
 def update_entry(args, entry_id):
     return entry_schema.dump(service.update_entry(current_user_id(), entry_id, **args))
 
 
 @bp.delete("/customer-data/<int:entry_id>/")
+@responds(200, CustomerDataDeletedSchema)
 def delete_entry(entry_id):
     key = service.delete_entry(current_user_id(), entry_id)
     return CustomerDataDeletedSchema().dump({"message": f"Customer data '{key}' deleted successfully",
@@ -114,6 +129,7 @@ def delete_entry(entry_id):
 
 
 @bp.get("/customer/<int:customer_id>/data/")
+@responds(200, CustomerDataSchema, many=True, headers=PAGING)
 @use_args(CustomerEntriesArgsSchema(), location="query")
 def list_customer_entries(args, customer_id):
     page = Page.from_args(args)
@@ -123,6 +139,7 @@ def list_customer_entries(args, customer_id):
 
 
 @bp.post("/customer-data/bulk-delete/")
+@responds(200, BulkDeletedSchema)
 @use_args(BulkDeleteSchema(), location="json")
 def bulk_delete_entries(args):
     count = service.bulk_delete_entries(current_user_id(), args["data_ids"])

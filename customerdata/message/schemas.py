@@ -2,10 +2,22 @@
 from flask import current_app
 from marshmallow import Schema, fields
 
-from ..fields import Boolean, Choice, Email, IdList, Integer, InputSchema, PrimaryKey, Text, Timestamp, Upload
+from ..fields import (
+    Boolean,
+    Choice,
+    Email,
+    IdList,
+    InputSchema,
+    Integer,
+    PrimaryKey,
+    Text,
+    Timestamp,
+    Upload,
+)
 from ..listing import ListArgsSchema, Ordering
 from ..models import CUSTOMER_SOURCES, display_name
 from ..storage import get_storage, media_url_path
+
 
 class CustomerSchema(Schema):
     id = fields.Integer()
@@ -65,7 +77,7 @@ class CustomerDataSchema(Schema):
     key = fields.String()
     value = fields.String()
     file = fields.Function(lambda row: media_url_path(row.file), metadata={"type": ["string", "null"]})
-    file_url = fields.Function(lambda row: get_storage().url_for_download(row.file), metadata={"type": ["string", "null"]})
+    file_url = fields.Function(lambda row: get_storage().url_for_download(row.file) if row.file else None, metadata={"type": ["string", "null"]})
     file_name = fields.String(allow_none=True)
     customer_name = fields.Function(
         lambda row: display_name(row.customer, row.customer_first_name, row.customer_last_name,
@@ -96,7 +108,7 @@ ENTRY_ORDERING = ("key", "created_at", "updated_at")
 
 class CustomerDataListArgsSchema(ListArgsSchema):
     customer = Integer()
-    key = fields.String()
+    key = Text(trim=False, allow_blank=True)  # exact match; a Text refuses what no key can be (NUL)
     ordering = Ordering(ENTRY_ORDERING)
 
 

@@ -36,7 +36,8 @@ class Answer:
     headers: tuple = ()            # names from spec.HEADERS
 
 
-def responds(status, schema=None, *, many=False, content_type="application/json", description=None, headers=()):
+def responds(status, schema=None, *, many=False, content_type="application/json", description=None,
+             headers=()):
     """Record one answer of the view; stacked decorators list them top to bottom."""
     answer = Answer(status, schema, many, content_type, description, tuple(headers))
 
