@@ -1,11 +1,17 @@
 """JWT issuing and checking: one place for what a token is and when it stops working."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import jwt as pyjwt
 from flask import current_app, g
-from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt, get_jwt_identity
-from sqlalchemy import exists, select
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    get_jwt,
+    get_jwt_identity,
+)
+from sqlalchemy import bindparam, exists, select
 
+from .database import OUTSIDE_WRITE_LOCK
 from .extensions import db, jwt
 from .models import RevokedToken, User
 
@@ -30,7 +36,14 @@ def current_claims():
 
 
 def expiry(claims):
-    return datetime.fromtimestamp(claims["exp"], timezone.utc).replace(tzinfo=None)
+    return datetime.fromtimestamp(claims["exp"], UTC).replace(tzinfo=None)
+
+
+_users, _revoked = User.__table__, RevokedToken.__table__
+# built once: this runs on every authenticated request
+TOKEN_USABLE = select(_users.c.id).where(
+    _users.c.id == bindparam("user_id"), ~exists().where(_revoked.c.jti == bindparam("jti")),
+).execution_options(**{OUTSIDE_WRITE_LOCK: True})
 
 
 @jwt.token_in_blocklist_loader
@@ -42,8 +55,8 @@ def token_unusable(jwt_header, claims):
         user_id = int(claims["sub"])
     except (KeyError, TypeError, ValueError):
         raise pyjwt.InvalidTokenError("subject is not a user id") from None
-    revoked = exists().where(RevokedToken.jti == claims.get("jti", ""))
-    usable = db.session.execute(select(User.id).where(User.id == user_id, ~revoked)).first()
+    parameters = {"user_id": user_id, "jti": claims.get("jti", "")}
+    usable = db.session.connection().execute(TOKEN_USABLE, parameters).first()
     if usable is None:
         return True
     g.user_id = user_id  # for the request log

@@ -3,16 +3,21 @@ from flask import has_request_context, request
 from sqlalchemy import event
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# execution option of statements that may run before a write transaction takes its lock
+OUTSIDE_WRITE_LOCK = "customerdata_outside_write_lock"
 
 
 def configure_engine(engine):
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "before_cursor_execute", _sqlite_take_write_lock)
+        event.listen(engine, "commit", _sqlite_end)
+        event.listen(engine, "rollback", _sqlite_end)
 
 
 def _sqlite_connect(dbapi_connection, connection_record):
-    # Take transaction control from pysqlite so that _sqlite_begin decides how each one starts.
+    # Take transaction control from pysqlite so that the events below decide how each one starts.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
@@ -24,9 +29,21 @@ def _sqlite_connect(dbapi_connection, connection_record):
 
 def _sqlite_begin(connection):
     # A deferred transaction that reads, then writes, fails with "database is locked" when another
-    # process wrote in between; taking the write lock up front makes it wait its turn instead.
-    # Reads (safe methods) keep deferred transactions so they never queue behind writers.
-    if has_request_context() and request.method in READ_ONLY_METHODS:
-        connection.exec_driver_sql("BEGIN")
-    else:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # process wrote in between; the write lock is taken up front (BEGIN IMMEDIATE) so it waits its
+    # turn instead. Reads (safe methods) run in autocommit: each SELECT sees committed data, never
+    # queues behind a writer, and spends no BEGIN/ROLLBACK.
+    if not (has_request_context() and request.method in READ_ONLY_METHODS):
+        connection.info["write_lock_pending"] = True
+
+
+def _sqlite_take_write_lock(connection, cursor, statement, parameters, context, executemany):
+    # The lock is taken just before the transaction's first statement that is not marked
+    # OUTSIDE_WRITE_LOCK (the per-request token check), so a writer holds it only for the service's
+    # own work, not while its token is checked.
+    if connection.info.get("write_lock_pending") and not context.execution_options.get(OUTSIDE_WRITE_LOCK):
+        del connection.info["write_lock_pending"]
+        cursor.connection.execute("BEGIN IMMEDIATE")
+
+
+def _sqlite_end(connection):
+    connection.info.pop("write_lock_pending", None)

@@ -1,12 +1,13 @@
 """Extension objects, unbound: the application factory binds them with init_app."""
 from flask_cors import CORS
-from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
+
+from .jwt_manager import CachingJWTManager
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -21,9 +22,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects keep their values after a commit: answers are built from them without a reload query.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate(render_as_batch=True, compare_type=True)
-jwt = JWTManager()
+jwt = CachingJWTManager()
 # the client address is the peer's, or the proxy-reported one once ProxyFix trusts the proxy
 limiter = Limiter(key_func=get_remote_address)
 cors = CORS()

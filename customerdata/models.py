@@ -1,5 +1,5 @@
 """SQLAlchemy models. Times are naive UTC on every database."""
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -8,7 +8,7 @@ from .extensions import db
 
 
 def utcnow():
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def same_as_created(context):
@@ -103,8 +103,9 @@ class CustomerData(db.Model):
         {"sqlite_autoincrement": True},
     )
 
-    def index_for_search(self):
-        self.search_text = f"{fold(self.key)}\n{fold(self.value)}"
+    @staticmethod
+    def search_text_for(key, value):
+        return f"{fold(key)}\n{fold(value)}"
 
 
 class RevokedToken(db.Model):

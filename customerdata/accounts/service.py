@@ -1,5 +1,7 @@
 """Accounts: registration, credentials, token rotation and revocation."""
 from flask_jwt_extended import decode_token
+from flask_jwt_extended.exceptions import JWTExtendedException
+from jwt import PyJWTError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -58,7 +60,7 @@ def logout(access_claims, refresh_token=None):
     if refresh_token:
         try:
             claims = decode_token(refresh_token)
-        except Exception:
+        except (JWTExtendedException, PyJWTError):
             raise InvalidInput.on("refresh", "Token is invalid or expired") from None
         if claims.get("type") != "refresh" or claims.get("sub") != access_claims["sub"] or "exp" not in claims:
             raise InvalidInput.on("refresh", "Token is invalid or expired")

@@ -3,13 +3,16 @@
 Files follow the rows: a new file is written before the commit and discarded if the commit
 fails; a file that a change drops is removed only after the commit.
 """
-from sqlalchemy import delete, func, select
+import functools
+from collections import namedtuple
+
+from sqlalchemy import Integer, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import InvalidInput, NotFound
 from ..extensions import db
 from ..fields import client_file_name
-from ..listing import search_terms
+from ..listing import LIKE_ESCAPE, like_pattern, search_terms
 from ..models import Customer, CustomerData, utcnow
 from ..storage import get_storage
 
@@ -24,21 +27,21 @@ def _valid_id(value):
     return 0 < value <= MAX_ID
 
 
-def _ordered(query, model, ordering, default=(("created_at", True),)):
+def _ordered(query, table, ordering, default=(("created_at", True),)):
     """ORDER BY the requested fields with nulls first ascending on every database, ties by -id."""
     clauses = []
     for name, descending in ordering or default:
-        column = getattr(model, name)
+        column = table.c[name]
         if column.nullable:
             clauses.append(column.desc().nulls_last() if descending else column.asc().nulls_first())
         else:  # plain ORDER BY, which the (owner, created_at, id) indexes can serve
             clauses.append(column.desc() if descending else column.asc())
-    return query.order_by(*clauses, model.id.desc())
+    return query.order_by(*clauses, table.c.id.desc())
 
 
 def _searched(query, column, search):
     for term in search_terms(search):
-        query = query.where(column.contains(term, autoescape=True))
+        query = query.where(column.like(like_pattern(term), escape=LIKE_ESCAPE))
     return query
 
 
@@ -58,7 +61,7 @@ def _paged(query, page, entities=False):
 
 def list_customers(owner_id, search="", ordering=None, page=None):
     query = select(Customer).where(Customer.user_id == owner_id)
-    query = _ordered(_searched(query, Customer.search_text, search), Customer, ordering)
+    query = _ordered(_searched(query, Customer.search_text, search), Customer.__table__, ordering)
     return _paged(query, page, entities=True)
 
 
@@ -101,39 +104,68 @@ def delete_customer(owner_id, customer_id):
 
 # Customer data entries
 
-ENTRY_COLUMNS = (
-    CustomerData.id,
-    CustomerData.customer_id.label("customer"),
-    CustomerData.user_id.label("user"),
-    CustomerData.key,
-    CustomerData.value,
-    CustomerData.file,
-    CustomerData.file_name,
-    CustomerData.created_at,
-    CustomerData.updated_at,
-    Customer.first_name.label("customer_first_name"),
-    Customer.last_name.label("customer_last_name"),
-    Customer.username.label("customer_username"),
-    Customer.source.label("customer_source"),
-)
+# Lists and reads of entries are the hot path: they select plain columns (no ORM objects), the
+# customer's name columns come from the same joined query, and each statement shape is built once
+# with bound parameters and then reused, so a request spends no time assembling SQL.
+_entry = CustomerData.__table__
+_customer = Customer.__table__
+ENTRIES = select(
+    _entry.c.id,
+    _entry.c.customer_id.label("customer"),
+    _entry.c.user_id.label("user"),
+    _entry.c.key,
+    _entry.c.value,
+    _entry.c.file,
+    _entry.c.file_name,
+    _entry.c.created_at,
+    _entry.c.updated_at,
+    _customer.c.first_name.label("customer_first_name"),
+    _customer.c.last_name.label("customer_last_name"),
+    _customer.c.username.label("customer_username"),
+    _customer.c.source.label("customer_source"),
+).select_from(_entry.join(_customer, _customer.c.id == _entry.c.customer_id)).where(
+    _entry.c.user_id == bindparam("owner"))
+ENTRY_BY_ID = ENTRIES.where(_entry.c.id == bindparam("entry_id"))
 
 
-def _entries(owner_id):
-    """Entries of one owner with their customer's name columns: one query, however many rows."""
-    return (select(*ENTRY_COLUMNS).join(Customer, Customer.id == CustomerData.customer_id)
-            .where(CustomerData.user_id == owner_id))
+@functools.lru_cache(maxsize=512)
+def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset):
+    """(rows statement, count statement) for one shape of list request."""
+    query = ENTRIES
+    if by_customer:
+        query = query.where(_entry.c.customer_id == bindparam("customer"))
+    if by_key:
+        query = query.where(_entry.c.key == bindparam("key"))
+    for index in range(terms):
+        query = query.where(_entry.c.search_text.like(bindparam(f"term{index}"), escape=LIKE_ESCAPE))
+    count = select(func.count()).select_from(query.subquery())
+    query = _ordered(query, _entry, ordering)
+    if limited:
+        query = query.limit(bindparam("limit", type_=Integer))
+    if offset:
+        query = query.offset(bindparam("offset", type_=Integer))
+    return query, count
+
+
+def _rows(statement, parameters):
+    return db.session.connection().execute(statement, parameters)
 
 
 def list_entries(owner_id, customer_id=None, key=None, search="", ordering=None, page=None):
-    query = _entries(owner_id)
-    if customer_id is not None:
-        if not _valid_id(customer_id):
-            return [], (0 if page else None)
-        query = query.where(CustomerData.customer_id == customer_id)
-    if key is not None:
-        query = query.where(CustomerData.key == key)
-    query = _ordered(_searched(query, CustomerData.search_text, search), CustomerData, ordering)
-    return _paged(query, page)
+    if customer_id is not None and not _valid_id(customer_id):
+        return [], (0 if page else None)
+    terms = search_terms(search)
+    parameters = {"owner": owner_id, "customer": customer_id, "key": key}
+    parameters.update((f"term{index}", like_pattern(term)) for index, term in enumerate(terms))
+    limited = page is not None and page.limit is not None
+    offset = page is not None and page.offset > 0
+    rows, count = _entry_list_statements(customer_id is not None, key is not None, len(terms),
+                                         tuple(ordering) if ordering else None, limited, offset)
+    if page is None:
+        return _rows(rows, parameters).all(), None
+    # an offset past every row is an empty page; capped so that no database overflows on it
+    parameters.update(limit=page.limit, offset=min(page.offset, MAX_ID))
+    return _rows(rows, parameters).all(), _rows(count, parameters).scalar()
 
 
 def list_customer_entries(owner_id, customer_id, search="", ordering=None, page=None):
@@ -142,27 +174,37 @@ def list_customer_entries(owner_id, customer_id, search="", ordering=None, page=
 
 
 def get_entry(owner_id, entry_id):
-    row = db.session.execute(_entries(owner_id).where(CustomerData.id == entry_id)).first() \
-        if _valid_id(entry_id) else None
+    row = _rows(ENTRY_BY_ID, {"owner": owner_id, "entry_id": entry_id}).first() if _valid_id(entry_id) else None
     if row is None:
         raise NotFound(ENTRY_NOT_FOUND)
     return row
 
 
-def _owned_entry(owner_id, entry_id):
-    """The entry as a model, locked for the rest of the transaction where the database can."""
-    query = select(CustomerData).where(CustomerData.id == entry_id, CustomerData.user_id == owner_id)
-    entry = db.session.scalar(query.with_for_update()) if _valid_id(entry_id) else None
-    if entry is None:
+# Writes to entries use the same plain-column statements, built once: the answer to a create or an
+# update is made from values already in hand, with no reload.
+EntryRow = namedtuple("EntryRow", ENTRIES.selected_columns.keys())
+ENTRY_FOR_UPDATE = ENTRY_BY_ID.with_for_update(of=_entry)
+CUSTOMER_NAMES = select(_customer.c.first_name, _customer.c.last_name, _customer.c.username, _customer.c.source).where(
+    _customer.c.id == bindparam("customer"), _customer.c.user_id == bindparam("owner"))
+INSERT_ENTRY = insert(_entry)
+UPDATE_ENTRY = update(_entry).where(_entry.c.id == bindparam("entry_id"))
+DELETE_ENTRY = delete(_entry).where(_entry.c.id == bindparam("entry_id"))
+
+
+def _locked_entry(owner_id, entry_id):
+    """The entry as ENTRIES gives it, locked for the rest of the transaction where the database can."""
+    row = _rows(ENTRY_FOR_UPDATE, {"owner": owner_id, "entry_id": entry_id}).first() if _valid_id(entry_id) else None
+    if row is None:
         raise NotFound(ENTRY_NOT_FOUND)
-    return entry
+    return row
 
 
-def _customer_for_entry(owner_id, customer_id):
-    customer = db.session.get(Customer, customer_id) if _valid_id(customer_id) else None
-    if customer is None or customer.user_id != owner_id:
+def _customer_names(owner_id, customer_id):
+    names = _rows(CUSTOMER_NAMES, {"owner": owner_id, "customer": customer_id}).first() \
+        if _valid_id(customer_id) else None
+    if names is None:
         raise InvalidInput.on("customer", f'Invalid pk "{customer_id}" - object does not exist.')
-    return customer
+    return names
 
 
 def duplicate_key(key):
@@ -171,47 +213,48 @@ def duplicate_key(key):
 
 
 def create_entry(owner_id, customer_id, key, value="", file=None):
-    customer = _customer_for_entry(owner_id, customer_id)
+    names = _customer_names(owner_id, customer_id)
     if not value and file is None:
         raise InvalidInput.on("non_field_errors", VALUE_OR_FILE)
-    entry = CustomerData(customer_id=customer.id, user_id=owner_id, key=key, value=value)
-    entry.file, entry.file_name = _store(file)
-    entry.index_for_search()
-    db.session.add(entry)
-    _commit_entry(entry.file, key, customer_id)
-    return get_entry(owner_id, entry.id)
+    stored, file_name = _store(file)
+    now = utcnow()
+    values = {"customer_id": customer_id, "user_id": owner_id, "key": key, "value": value, "file": stored,
+              "file_name": file_name, "search_text": CustomerData.search_text_for(key, value),
+              "created_at": now, "updated_at": now}
+    result = _write(INSERT_ENTRY, values, stored, key, customer_id)
+    return EntryRow(result.inserted_primary_key[0], customer_id, owner_id, key, value, stored, file_name, now, now,
+                    *names)
 
 
 def update_entry(owner_id, entry_id, key=None, value=None, file=None, remove_file=False):
     """PUT and PATCH alike: only what is given changes."""
-    entry = _owned_entry(owner_id, entry_id)
+    entry = _locked_entry(owner_id, entry_id)
     if file is not None and remove_file:
         raise InvalidInput.on("non_field_errors", FILE_OR_REMOVE)
-    new_value = entry.value if value is None else value
+    changes = {"key": entry.key if key is None else key, "value": entry.value if value is None else value,
+               "file": entry.file, "file_name": entry.file_name, "updated_at": utcnow()}
     keeps_file = file is not None or (entry.file is not None and not remove_file)
-    if not new_value and not keeps_file:
+    if not changes["value"] and not keeps_file:
         raise InvalidInput.on("non_field_errors", VALUE_OR_FILE)
-    dropped = entry.file if (file is not None or remove_file) else None
-    if key is not None:
-        entry.key = key
-    entry.value = new_value
-    if file is not None or remove_file:
-        entry.file, entry.file_name = _store(file)
-    entry.index_for_search()
-    entry.updated_at = utcnow()
-    _commit_entry(entry.file if file is not None else None, entry.key, entry.customer_id)
-    discard_files([dropped])
-    return get_entry(owner_id, entry.id)
+    replaces_file = file is not None or remove_file
+    if replaces_file:
+        changes["file"], changes["file_name"] = _store(file)
+    changes["search_text"] = CustomerData.search_text_for(changes["key"], changes["value"])
+    _write(UPDATE_ENTRY, changes | {"entry_id": entry.id}, changes["file"] if file is not None else None,
+           changes["key"], entry.customer)
+    if replaces_file:
+        discard_files([entry.file])
+    del changes["search_text"]
+    return EntryRow(**entry._asdict() | changes)
 
 
 def delete_entry(owner_id, entry_id):
     """Delete one entry and, after the commit, its file; returns the deleted key."""
-    entry = _owned_entry(owner_id, entry_id)
-    key, dropped = entry.key, entry.file
-    db.session.delete(entry)
+    entry = _locked_entry(owner_id, entry_id)
+    _rows(DELETE_ENTRY, {"entry_id": entry.id})
     db.session.commit()
-    discard_files([dropped])
-    return key
+    discard_files([entry.file])
+    return entry.key
 
 
 def bulk_delete_entries(owner_id, entry_ids):
@@ -236,10 +279,13 @@ def _store(upload):
     return get_storage().save(upload.stream, name), name
 
 
-def _commit_entry(new_file, key, customer_id):
-    """Commit; on failure the file written for this request goes, and constraint errors are named."""
+def _write(statement, parameters, new_file, key, customer_id):
+    """Execute and commit one write; on failure the file written for it goes, and constraint errors
+    become the contract's messages (a duplicate key, also when two requests race for it)."""
     try:
+        result = _rows(statement, parameters)
         db.session.commit()
+        return result
     except IntegrityError as error:
         db.session.rollback()
         discard_files([new_file])
@@ -268,8 +314,8 @@ def iter_entries_for_export(owner_id, batch_size=500):
     """Every entry of an owner, oldest first, fetched in batches so memory stays flat."""
     last_id = 0
     while True:
-        rows = db.session.execute(_entries(owner_id).where(CustomerData.id > last_id)
-                                  .order_by(CustomerData.id).limit(batch_size)).all()
+        rows = _rows(ENTRIES.where(_entry.c.id > last_id).order_by(_entry.c.id).limit(batch_size),
+                     {"owner": owner_id}).all()
         if not rows:
             return
         yield from rows

@@ -1,0 +1,129 @@
+"""Performance properties that hold by design and are asserted as counts and bytes, not times."""
+import http.client
+import json
+import os
+import secrets
+import urllib.request
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, insert
+
+from customerdata.extensions import db
+from customerdata.models import Customer, CustomerData, utcnow
+
+
+def seed(app, owner_id, customer_id, count):
+    now = utcnow()
+    with app.app_context():
+        db.session.execute(insert(CustomerData), [
+            {"customer_id": customer_id, "user_id": owner_id, "key": f"k{n:05d}", "value": f"value {n}",
+             "search_text": f"k{n:05d}\nvalue {n}", "created_at": now + timedelta(microseconds=n),
+             "updated_at": now + timedelta(microseconds=n)} for n in range(count)])
+        db.session.commit()
+
+
+def count_statements(app, client, path, headers):
+    statements = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.get(path, headers=headers)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert response.status_code == 200
+    return response.get_json(), statements
+
+
+@pytest.mark.parametrize("path", ["/api/message/customer-data/", "/api/message/customer-data/?customer={c}",
+                                  "/api/message/customer/{c}/data/", "/api/message/customer-data/?search=value"])
+def test_list_costs_the_same_statements_for_1_10_and_1000_entries(app, client, alice, path):
+    counts = {}
+    for size in (1, 10, 1000):
+        with app.app_context():
+            customer = Customer(user_id=alice.id, first_name="Big", username=f"c{size}")
+            customer.index_for_search()
+            db.session.add(customer)
+            db.session.commit()
+            customer_id = customer.id
+        seed(app, alice.id, customer_id, size)
+        listed, statements = count_statements(app, client, path.format(c=customer_id), alice.headers)
+        if "{c}" in path:
+            assert len(listed) == size
+            assert all(entry["customer_name"] == f"Big (@c{size}) | unknown" for entry in listed)
+        counts[size] = len(statements)
+    assert counts[1] == counts[10] == counts[1000], counts
+    # the token check and the list itself (plus the customer's ownership check on §6)
+    assert counts[1] <= 4, counts
+
+
+def _worker_peak_rss_kb(master_pid):
+    children = open(f"/proc/{master_pid}/task/{master_pid}/children").read().split()
+    assert len(children) == 1, children
+    status = open(f"/proc/{children[0]}/status").read()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+
+def _post_streamed(base_url, path, token, fields, file_name, file_size):
+    """A multipart POST whose file part is generated on the fly: the client never holds it whole."""
+    boundary = secrets.token_hex(16)
+    head = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                   for k, v in fields.items())
+    head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{file_name}"\r\n'
+             "Content-Type: application/octet-stream\r\n\r\n")
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    chunk = os.urandom(1024 * 1024)
+
+    def body():
+        yield head.encode()
+        sent = 0
+        while sent < file_size:
+            piece = chunk[:min(len(chunk), file_size - sent)]
+            sent += len(piece)
+            yield piece
+        yield tail
+
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=120)
+    connection.request("POST", path, body=body(), headers={
+        "Authorization": f"Bearer {token}", "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Content-Length": str(len(head.encode()) + file_size + len(tail))})
+    response = connection.getresponse()
+    return response.status, json.loads(response.read())
+
+
+def _call(base_url, path, body=None, token=None):
+    request = urllib.request.Request(base_url + path, data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json"} | (
+                                         {"Authorization": f"Bearer {token}"} if token else {}))
+    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_a_100_mb_upload_adds_less_than_20_mb_to_the_worker(tmp_path):
+    from live_server import live_server
+
+    size = 100 * 1024 * 1024
+    with live_server({"MAX_CONTENT_LENGTH": str(size + 1024 * 1024)}, workers=1) as server:
+        base = server.base_url
+        _call(base, "/api/accounts/register", {"username": "big", "password": "big-uploads-1"})
+        token = _call(base, "/api/accounts/login", {"username": "big", "password": "big-uploads-1"})["access"]
+        customer = _call(base, "/api/message/customers/", {"first_name": "Big"}, token)["id"]
+        # warm the worker up with a small upload so the baseline includes every import and pool
+        status, _ = _post_streamed(base, "/api/message/customer-data/", token,
+                                   {"customer": customer, "key": "warm"}, "warm.bin", 1024 * 1024)
+        assert status == 201
+        before = _worker_peak_rss_kb(server.process.pid)
+        status, entry = _post_streamed(base, "/api/message/customer-data/", token,
+                                       {"customer": customer, "key": "big"}, "big.bin", size)
+        assert status == 201, entry
+        growth_kb = _worker_peak_rss_kb(server.process.pid) - before
+        stored = os.path.join(server.upload_folder, entry["file"].removeprefix("/media/"))
+        assert os.path.getsize(stored) == size
+        print(f"100 MiB upload: worker peak RSS grew by {growth_kb / 1024:.1f} MiB")
+        assert growth_kb < 20 * 1024, f"peak RSS grew by {growth_kb} kB"
