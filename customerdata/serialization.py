@@ -27,7 +27,17 @@ class OrjsonProvider(JSONProvider):
 
 
 def row_dumper(schema):
-    """A function rows -> list of dicts equal to `schema.dump(rows, many=True)`.
+    """A function rows -> list of dicts equal to `schema.dump(rows, many=True)`."""
+    dump_one = item_dumper(schema)
+
+    def dump(rows):
+        return list(map(dump_one, rows))
+
+    return dump
+
+
+def item_dumper(schema):
+    """A function row -> dict equal to `schema.dump(row)`.
 
     The schema's fields are read once and turned into the source of one function that builds each
     dict with a single display: no per-field call for plain attributes, no marshmallow machinery.
@@ -50,9 +60,4 @@ def row_dumper(schema):
         items.append(f"{name!r}: {expression}")
     source = "def dump_one(row):\n    return {" + ", ".join(items) + "}\n"
     exec(compile(source, f"<row_dumper {type(schema).__name__}>", "exec"), namespace)
-    dump_one = namespace["dump_one"]
-
-    def dump(rows):
-        return list(map(dump_one, rows))
-
-    return dump
+    return namespace["dump_one"]

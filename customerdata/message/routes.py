@@ -5,7 +5,7 @@ from ..auth import current_user_id
 from ..listing import Page, paging_headers
 from ..openapi import responds
 from ..parsing import looked_up_first, use_args
-from ..serialization import row_dumper
+from ..serialization import item_dumper, row_dumper
 from . import service
 from .schemas import (
     BulkDeletedSchema,
@@ -86,6 +86,7 @@ def delete_customer(customer_id):
 
 entry_schema = CustomerDataSchema()
 dump_entries = row_dumper(entry_schema)
+dump_entry = item_dumper(entry_schema)
 
 
 @bp.get("/customer-data/")
@@ -103,13 +104,13 @@ def list_entries(args):
 @use_args(CustomerDataCreateSchema(), location="body")
 def create_entry(args):
     entry = service.create_entry(current_user_id(), args["customer"], args["key"], args["value"], args["file"])
-    return entry_schema.dump(entry), 201
+    return dump_entry(entry), 201
 
 
 @bp.get("/customer-data/<int:entry_id>/")
 @responds(200, CustomerDataSchema)
 def get_entry(entry_id):
-    return entry_schema.dump(service.get_entry(current_user_id(), entry_id))
+    return dump_entry(service.get_entry(current_user_id(), entry_id))
 
 
 @bp.route("/customer-data/<int:entry_id>/", methods=["PUT", "PATCH"])
@@ -117,7 +118,7 @@ def get_entry(entry_id):
 @looked_up_first(service.get_entry, "entry_id")
 @use_args(CustomerDataUpdateSchema(), location="body")
 def update_entry(args, entry_id):
-    return entry_schema.dump(service.update_entry(current_user_id(), entry_id, **args))
+    return dump_entry(service.update_entry(current_user_id(), entry_id, **args))
 
 
 @bp.delete("/customer-data/<int:entry_id>/")
