@@ -13,6 +13,7 @@ that folder, or, when TEST_DATABASE_URL names a PostgreSQL server, a throwaway d
 comes from `flask --app wsgi db upgrade`, as in a deployment. Every wait is bounded.
 """
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -41,6 +42,7 @@ SCRUBBED = ("GUNICORN_CMD_ARGS", "GUNICORN_BIND", "WEB_CONCURRENCY", "GUNICORN_T
 
 # 127.0.0.1 is always reached directly, whatever http_proxy the environment names
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+API_TIMEOUT = 20         # seconds for one request made by api()
 
 LISTENING = re.compile(r"Listening at: http://127\.0\.0\.1:(\d+)")
 
@@ -215,3 +217,18 @@ def live_server(env_overrides=None, workers=2):
                 _stop(process)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def api(base_url, method, path, body=None, token=None, timeout=API_TIMEOUT):
+    """(status, JSON body) of one request to a live server, for a test's own setup and checks."""
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(base_url + path, method=method, headers=headers,
+                                     data=json.dumps(body).encode() if body is not None else None)
+    try:
+        with DIRECT.open(request, timeout=timeout) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.load(error)

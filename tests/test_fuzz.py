@@ -8,18 +8,15 @@ are switched off for the server (RATELIMIT_ENABLED=false) and the test fails if 
 met a 429; tests/fuzz_hooks.py gives logout and refresh tokens of their own, and the test checks
 that the fuzzing token still works once the run is over.
 """
-import json
 import os
 import re
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from live_server import live_server
+from live_server import api, live_server
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 HOOKS = Path(__file__).resolve().parent / "fuzz_hooks.py"
@@ -32,21 +29,6 @@ SEED = int(os.environ.get("FUZZ_SEED", "20261130"))
 USERNAME, PASSWORD = "fuzzer", "fuzzer-password-1"
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 
-DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def api(base_url, method, path, body=None, token=None):
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(base_url + path, method=method, headers=headers,
-                                     data=json.dumps(body).encode() if body is not None else None)
-    try:
-        with DIRECT.open(request, timeout=REQUEST_TIMEOUT) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.load(error)
 
 
 def prepare(base_url):

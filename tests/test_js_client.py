@@ -11,18 +11,15 @@ import os
 import re
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 
-from live_server import live_server
+from live_server import api, live_server
 
 CLIENT = Path(__file__).resolve().parent / "js" / "customer_data_client.mjs"
 NODE_TIMEOUT = 120
-HTTP_TIMEOUT = 15
 
 ENTRY_KEYS = {"id", "customer", "user", "key", "value", "file", "file_url", "file_name", "customer_name",
               "created_at", "updated_at"}
@@ -31,8 +28,6 @@ TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 FILE_PATH = re.compile(r"^/media/customer_data/\d{4}/\d{2}/\d{2}/[^/]+$")
 NOT_FOUND = {"detail": "Customer data not found or you don't have permission to access it."}
 VALUE_OR_FILE = {"non_field_errors": ["Either 'value' (text) or 'file' must be provided."]}
-
-DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def duplicate(key):
@@ -46,21 +41,6 @@ def id_card_bytes():
 
 def pdf_bytes(label):
     return f"%PDF-1.4\n% {label}\n%%EOF\n".encode()
-
-
-def api(base_url, method, path, body=None, token=None):
-    """(status, JSON body) of one request made by Python, for the setup the client does not do."""
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(base_url + path, method=method, headers=headers,
-                                     data=json.dumps(body).encode() if body is not None else None)
-    try:
-        with DIRECT.open(request, timeout=HTTP_TIMEOUT) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.load(error)
 
 
 def node_or_skip():

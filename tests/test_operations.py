@@ -202,3 +202,8 @@ def test_authenticated_answers_are_not_stored(client, alice):
     assert client.get("/api/accounts/me", headers=alice.headers).headers["Cache-Control"] == "no-store"
     assert client.get("/api/message/customer-data/", headers=alice.headers).headers["Cache-Control"] == "no-store"
     assert "no-store" not in client.get("/healthz").headers.get("Cache-Control", "")
+
+
+def test_rate_limits_can_be_turned_off(app_config):
+    app = fresh_app(app_config, RATELIMIT_ENABLED=False, LOGIN_RATE_LIMIT="1 per minute")
+    assert [r.status_code for r in _hammer_login(app.test_client(), 3)] == [401, 401, 401]

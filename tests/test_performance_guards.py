@@ -3,7 +3,6 @@ import http.client
 import json
 import os
 import secrets
-import urllib.request
 from datetime import timedelta
 
 import pytest
@@ -97,23 +96,20 @@ def _post_streamed(base_url, path, token, fields, file_name, file_size):
     return response.status, json.loads(response.read())
 
 
-def _call(base_url, path, body=None, token=None):
-    request = urllib.request.Request(base_url + path, data=json.dumps(body).encode() if body is not None else None,
-                                     headers={"Content-Type": "application/json"} | (
-                                         {"Authorization": f"Bearer {token}"} if token else {}))
-    with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
 def test_a_100_mb_upload_adds_less_than_20_mb_to_the_worker(tmp_path):
-    from live_server import live_server
+    from live_server import api, live_server
+
+    def call(path, body, token=None):
+        status, answer = api(base, "POST", path, body, token)
+        assert status in (200, 201), answer
+        return answer
 
     size = 100 * 1024 * 1024
     with live_server({"MAX_CONTENT_LENGTH": str(size + 1024 * 1024)}, workers=1) as server:
         base = server.base_url
-        _call(base, "/api/accounts/register", {"username": "big", "password": "big-uploads-1"})
-        token = _call(base, "/api/accounts/login", {"username": "big", "password": "big-uploads-1"})["access"]
-        customer = _call(base, "/api/message/customers/", {"first_name": "Big"}, token)["id"]
+        call("/api/accounts/register", {"username": "big", "password": "big-uploads-1"})
+        token = call("/api/accounts/login", {"username": "big", "password": "big-uploads-1"})["access"]
+        customer = call("/api/message/customers/", {"first_name": "Big"}, token)["id"]
         # warm the worker up with a small upload so the baseline includes every import and pool
         status, _ = _post_streamed(base, "/api/message/customer-data/", token,
                                    {"customer": customer, "key": "warm"}, "warm.bin", 1024 * 1024)
