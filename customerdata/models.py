@@ -99,7 +99,9 @@ class CustomerData(db.Model):
     __table_args__ = (
         UniqueConstraint("customer_id", "user_id", "key"),
         Index("ix_customer_data_user_created", "user_id", "created_at", "id"),
-        Index("ix_customer_data_customer_created", "customer_id", "created_at", "id"),
+        # one customer's entries, newest first: both equalities lead, so no database prefers
+        # scanning all of the owner's entries (which it did with a customer-first index)
+        Index("ix_customer_data_user_customer_created", "user_id", "customer_id", "created_at", "id"),
         {"sqlite_autoincrement": True},
     )
 
