@@ -6,7 +6,6 @@ from flask import current_app, g
 from flask_jwt_extended import (
     create_access_token,
     create_refresh_token,
-    get_jwt,
     get_jwt_identity,
 )
 from sqlalchemy import bindparam, exists, select
@@ -29,10 +28,6 @@ def issue_tokens(user_id):
 
 def current_user_id():
     return int(get_jwt_identity())
-
-
-def current_claims():
-    return get_jwt()
 
 
 def expiry(claims):
