@@ -28,19 +28,17 @@ def register_json(app):
 
 
 def register_logging(app):
-    from .logs import configure_logging, register_request_logging
-    from .request_id import register_request_id
+    from .envelope import Envelope
+    from .logs import configure_logging
 
     configure_logging()
-    register_request_id(app)
-    register_request_logging(app)
+    app.wsgi_app = Envelope(app.wsgi_app)
 
 
 def register_extensions(app):
     from . import auth  # noqa: F401  (registers the token checks on the JWT manager)
     from .database import configure_engine
     from .extensions import cors, db, jwt, limiter, migrate
-    from .security_headers import register_security_headers
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config.PROJECT_ROOT / "migrations"))
@@ -60,7 +58,6 @@ def register_extensions(app):
     if app.config["TRUSTED_PROXY_HOPS"]:
         hops = app.config["TRUSTED_PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops)
-    register_security_headers(app)
     with app.app_context():
         configure_engine(db.engine)
 

@@ -2,12 +2,13 @@
 from datetime import UTC, datetime
 
 import jwt as pyjwt
-from flask import current_app, g
+from flask import current_app, request
 from flask_jwt_extended import (
     create_access_token,
     create_refresh_token,
-    get_jwt_identity,
+    verify_jwt_in_request,
 )
+from flask_jwt_extended.exceptions import RevokedTokenError
 from sqlalchemy import bindparam, exists, select
 
 from .database import OUTSIDE_WRITE_LOCK
@@ -26,8 +27,28 @@ def issue_tokens(user_id):
     }
 
 
+# the user a usable token belongs to, kept in the WSGI environ so the request's log line has it too
+USER_ID_KEY = "customerdata.user_id"
+
+
 def current_user_id():
-    return int(get_jwt_identity())
+    return request.environ[USER_ID_KEY]  # set by token_unusable once the token is found usable
+
+
+def require_access_token():
+    """Refuse the request unless it carries a usable access token (a blueprint's before_request).
+
+    A token this worker has verified before is only checked for expiry and revocation: the
+    signature, header and claims of that exact string were checked the first time. Anything else —
+    no token, a new token, an expired one, a refresh token — takes Flask-JWT-Extended's full path,
+    which verifies it, remembers it and raises the error the client gets.
+    """
+    scheme, _, token = request.environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+    claims = jwt.remembered_access_claims(token) if scheme == "Bearer" else None
+    if claims is None:
+        verify_jwt_in_request()
+    elif token_unusable(None, claims):
+        raise RevokedTokenError({}, claims)
 
 
 def expiry(claims):
@@ -54,5 +75,5 @@ def token_unusable(jwt_header, claims):
     usable = db.session.connection().execute(TOKEN_USABLE, parameters).first()
     if usable is None:
         return True
-    g.user_id = user_id  # for the request log
+    request.environ[USER_ID_KEY] = user_id
     return False

@@ -6,7 +6,7 @@ exceptions, Flask-JWT-Extended's and PyJWT's errors and anything unexpected into
 import logging
 
 import jwt as pyjwt
-from flask import g, jsonify, request
+from flask import jsonify, request
 from flask_jwt_extended.exceptions import (
     JWTExtendedException,
     NoAuthorizationError,
@@ -16,6 +16,7 @@ from flask_jwt_extended.exceptions import (
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
+from . import request_id
 from .extensions import db
 
 log = logging.getLogger("customerdata.errors")
@@ -150,17 +151,17 @@ def register_error_handlers(app):
     def integrity_error(error):
         # Services turn the constraints they expect into field errors; this is the safety net.
         db.session.rollback()
-        log.warning("unexpected integrity error (request %s): %s", g.get("request_id"), error.orig)
+        log.warning("unexpected integrity error (request %s): %s", request_id.current(), error.orig)
         return _error({"detail": "The request conflicts with existing data."}, 400)
 
     @app.errorhandler(OperationalError)
     def database_unavailable(error):
         db.session.rollback()
-        log.exception("database error (request %s)", g.get("request_id"))
+        log.exception("database error (request %s)", request_id.current())
         return _error({"detail": "The database is unavailable; try again shortly."}, 503, {"Retry-After": "5"})
 
     @app.errorhandler(Exception)
     def unexpected(error):
         db.session.rollback()
-        log.exception("unhandled error (request %s)", g.get("request_id"))
+        log.exception("unhandled error (request %s)", request_id.current())
         return _error({"detail": "Internal server error."}, 500)

@@ -32,3 +32,10 @@ class CachingJWTManager(JWTManager):
                 self._verified.clear()
             self._verified[encoded_token] = dict(claims)
         return claims
+
+    def remembered_access_claims(self, encoded_token):
+        """The claims of an access token this worker verified, if it has not expired; else None."""
+        claims = self._verified.get(encoded_token)
+        if claims is None or claims.get("type") != "access" or time.time() >= claims["exp"]:
+            return None
+        return claims

@@ -2,19 +2,18 @@
 import re
 import uuid
 
-from flask import g, request
+from flask import has_request_context, request
 
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+ENVIRON_KEY = "customerdata.request_id"
 
 
-def register_request_id(app):
-    @app.before_request
-    def assign_request_id():
-        incoming = request.headers.get("X-Request-ID", "")
-        g.request_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+def assign(environ):
+    incoming = environ.get("HTTP_X_REQUEST_ID", "")
+    environ[ENVIRON_KEY] = request_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    return request_id
 
-    @app.after_request
-    def echo_request_id(response):
-        # before_request does not run when routing fails early, e.g. for a redirect
-        response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
-        return response
+
+def current():
+    """The id of the request being served, for log lines written while serving it."""
+    return request.environ.get(ENVIRON_KEY) if has_request_context() else None

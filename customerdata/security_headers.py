@@ -5,21 +5,20 @@
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
                            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'")
 
-HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-}
+HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+)
+NO_STORE = ("Cache-Control", "no-store")
 
 
-def register_security_headers(app):
-    from flask import request
-
-    @app.after_request
-    def add_security_headers(response):
-        for name, value in HEADERS.items():
-            response.headers.setdefault(name, value)
-        if "Authorization" in request.headers and request.path.startswith("/api/"):
-            response.headers["Cache-Control"] = "no-store"
-        return response
+def add_security_headers(environ, headers):
+    """Complete a WSGI header list in place; a header the view set itself (a download's CSP) stays."""
+    present = {name.lower() for name, _ in headers}
+    headers.extend(header for header in HEADERS if header[0].lower() not in present)
+    if "HTTP_AUTHORIZATION" in environ and environ.get("PATH_INFO", "").startswith("/api/"):
+        if "cache-control" in present:
+            headers[:] = [header for header in headers if header[0].lower() != "cache-control"]
+        headers.append(NO_STORE)

@@ -54,6 +54,7 @@ def test_one_structured_line_per_request(client, alice, caplog):
     assert len(records) == 1
     line = json.loads(JsonFormatter().format(records[0]))
     assert line["method"] == "GET" and line["path"] == "/api/accounts/me" and line["status"] == 200
+    assert line["request_id"] == "trace-me-1"
     assert line["user_id"] == alice.id and isinstance(line["duration_ms"], float)
 
 
@@ -69,10 +70,9 @@ def test_request_id_in_log_lines_of_a_500(app, client, caplog):
     assert b"secret internals" not in response.data
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors and "abc-500" in errors[0].getMessage()
-    with app.test_request_context(headers={"X-Request-ID": "abc-500"}):
-        from flask import g
+    from customerdata.request_id import ENVIRON_KEY
 
-        g.request_id = "abc-500"
+    with app.test_request_context(environ_base={ENVIRON_KEY: "abc-500"}):
         formatted = json.loads(JsonFormatter().format(errors[0]))
     assert formatted["request_id"] == "abc-500"
     assert "RuntimeError: secret internals" in formatted["exc_info"]

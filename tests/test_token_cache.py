@@ -1,12 +1,21 @@
-"""Remembering verified tokens must never keep an expired, revoked or forged token working."""
+"""Remembering verified tokens must never keep an expired, revoked or forged token working.
+
+Every check runs on a route of each blueprint: /api/accounts/me goes through Flask-JWT-Extended's
+full check each time, the message routes take the shortcut for a token seen before.
+"""
 import time
 from datetime import timedelta
+
+import pytest
 
 from customerdata import create_app
 from customerdata.extensions import db
 
+ROUTES = ["/api/accounts/me", "/api/message/customer-data/"]
 
-def test_a_remembered_token_still_expires(app_config):
+
+@pytest.mark.parametrize("path", ROUTES)
+def test_a_remembered_token_still_expires(app_config, path):
     app = create_app(app_config | {"JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=2)})
     with app.app_context():
         db.create_all()
@@ -14,22 +23,53 @@ def test_a_remembered_token_still_expires(app_config):
     from conftest import Auth
 
     user = Auth(client).user("brief")
-    assert client.get("/api/accounts/me", headers=user.headers).status_code == 200  # now remembered
+    assert client.get(path, headers=user.headers).status_code == 200  # now remembered
+    assert client.get(path, headers=user.headers).status_code == 200
     time.sleep(2.2)
-    response = client.get("/api/accounts/me", headers=user.headers)
+    response = client.get(path, headers=user.headers)
     assert response.status_code == 401
     assert response.get_json() == {"detail": "Token has expired."}
 
 
-def test_a_remembered_token_is_still_revoked(client, alice):
-    assert client.get("/api/accounts/me", headers=alice.headers).status_code == 200
+@pytest.mark.parametrize("path", ROUTES)
+def test_a_remembered_token_is_still_revoked(client, alice, path):
+    assert client.get(path, headers=alice.headers).status_code == 200
+    assert client.get(path, headers=alice.headers).status_code == 200
     client.post("/api/accounts/logout", headers=alice.headers)
-    assert client.get("/api/accounts/me", headers=alice.headers).status_code == 401
+    response = client.get(path, headers=alice.headers)
+    assert response.status_code == 401
+    assert response.get_json() == {"detail": "Token has been revoked."}
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
 
 
-def test_only_the_exact_token_is_remembered(client, alice):
-    assert client.get("/api/accounts/me", headers=alice.headers).status_code == 200
+@pytest.mark.parametrize("path", ROUTES)
+def test_a_remembered_token_stops_when_its_user_is_deleted(app, client, alice, path):
+    assert client.get(path, headers=alice.headers).status_code == 200
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["users", "delete", "alice", "--yes"]).exit_code == 0
+    assert client.get(path, headers=alice.headers).status_code == 401
+
+
+@pytest.mark.parametrize("path", ROUTES)
+def test_only_the_exact_token_is_remembered(client, alice, path):
+    assert client.get(path, headers=alice.headers).status_code == 200
     header, payload, signature = alice.tokens["access"].split(".")
     forged = f"{header}.{payload}.{signature[:-2]}AA"
-    response = client.get("/api/accounts/me", headers={"Authorization": f"Bearer {forged}"})
+    response = client.get(path, headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+
+
+def test_a_verified_refresh_token_is_never_taken_for_an_access_token(client, alice):
+    for _ in range(2):  # the first request verifies (and remembers) the token, the second finds it
+        response = client.get("/api/message/customer-data/", headers=alice.refresh_headers)
+        assert response.status_code == 401
+        assert response.get_json() == {"detail": "Token has the wrong type for this endpoint."}
+    assert client.get("/api/message/customer-data/", headers=alice.headers).status_code == 200
+
+
+@pytest.mark.parametrize("scheme", ["Token", "Basic", "JWT"])
+def test_only_a_bearer_header_takes_the_shortcut(client, alice, scheme):
+    assert client.get("/api/message/customer-data/", headers=alice.headers).status_code == 200
+    response = client.get("/api/message/customer-data/",
+                          headers={"Authorization": f"{scheme} {alice.tokens['access']}"})
     assert response.status_code == 401

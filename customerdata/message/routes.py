@@ -1,7 +1,6 @@
 from flask import Blueprint
-from flask_jwt_extended import jwt_required
 
-from ..auth import current_user_id
+from ..auth import current_user_id, require_access_token
 from ..listing import Page, paging_headers
 from ..openapi import responds
 from ..parsing import looked_up_first, use_args
@@ -31,10 +30,7 @@ customer_schema = CustomerSchema()
 dump_customers = row_dumper(customer_schema)
 
 
-@bp.before_request
-@jwt_required()
-def require_token():
-    """Every route of this blueprint needs an access token."""
+bp.before_request(require_access_token)  # every route of this blueprint needs an access token
 
 
 def _listed(dump, rows, total, page):
