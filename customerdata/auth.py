@@ -11,9 +11,9 @@ from flask_jwt_extended import (
 from flask_jwt_extended.exceptions import RevokedTokenError
 from sqlalchemy import bindparam, exists, select
 
-from .database import OUTSIDE_WRITE_LOCK
-from .extensions import db, jwt
+from .extensions import jwt
 from .models import RevokedToken, User
+from .prepared import PreparedRead
 
 
 def issue_tokens(user_id):
@@ -56,10 +56,10 @@ def expiry(claims):
 
 
 _users, _revoked = User.__table__, RevokedToken.__table__
-# built once: this runs on every authenticated request
-TOKEN_USABLE = select(_users.c.id).where(
+# this runs on every authenticated request
+TOKEN_USABLE = PreparedRead(select(_users.c.id).where(
     _users.c.id == bindparam("user_id"), ~exists().where(_revoked.c.jti == bindparam("jti")),
-).execution_options(**{OUTSIDE_WRITE_LOCK: True})
+))
 
 
 @jwt.token_in_blocklist_loader
@@ -72,7 +72,7 @@ def token_unusable(jwt_header, claims):
     except (KeyError, TypeError, ValueError):
         raise pyjwt.InvalidTokenError("subject is not a user id") from None
     parameters = {"user_id": user_id, "jti": claims.get("jti", "")}
-    usable = db.session.connection().execute(TOKEN_USABLE, parameters).first()
+    usable = TOKEN_USABLE.first(parameters)
     if usable is None:
         return True
     request.environ[USER_ID_KEY] = user_id

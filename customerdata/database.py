@@ -3,8 +3,6 @@ from flask import has_request_context, request
 from sqlalchemy import event
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# execution option of statements that may run before a write transaction takes its lock
-OUTSIDE_WRITE_LOCK = "customerdata_outside_write_lock"
 
 
 def configure_engine(engine):
@@ -40,10 +38,9 @@ def _sqlite_begin(connection):
 
 
 def _sqlite_take_write_lock(connection, cursor, statement, parameters, context, executemany):
-    # The lock is taken just before the transaction's first statement that is not marked
-    # OUTSIDE_WRITE_LOCK (the per-request token check), so a writer holds it only for the service's
-    # own work, not while its token is checked.
-    if connection.info.get("write_lock_pending") and not context.execution_options.get(OUTSIDE_WRITE_LOCK):
+    # The lock is taken just before the transaction's first statement, so a writer holds it only
+    # for the service's own work (the token was checked on the read connection, prepared.py).
+    if connection.info.get("write_lock_pending"):
         del connection.info["write_lock_pending"]
         cursor.connection.execute("BEGIN IMMEDIATE")
 

@@ -303,6 +303,10 @@ def test_paging_headers(client, alice, create):
     links = response.headers["Link"]
     assert 'offset=4>; rel="next"' in links and 'offset=0>; rel="prev"' in links
     assert "X-Total-Count" not in client.get(ENTRIES, headers=alice.headers).headers
+    limited = client.get(f"{ENTRIES}?limit=2", headers=alice.headers)
+    assert [e["key"] for e in limited.get_json()] == ["k4", "k3"] and limited.headers["X-Total-Count"] == "5"
+    skipped = client.get(f"{ENTRIES}?offset=3", headers=alice.headers)
+    assert [e["key"] for e in skipped.get_json()] == ["k1", "k0"] and skipped.headers["X-Total-Count"] == "5"
     for bad in ("limit=0", "limit=1001", "limit=x"):
         response = client.get(f"{ENTRIES}?{bad}", headers=alice.headers)
         assert response.status_code == 400 and list(response.get_json()) == ["limit"]

@@ -8,21 +8,14 @@ from datetime import timedelta
 
 import pytest
 
-from customerdata import create_app
-from customerdata.extensions import db
-
 ROUTES = ["/api/accounts/me", "/api/message/customer-data/"]
 
 
 @pytest.mark.parametrize("path", ROUTES)
-def test_a_remembered_token_still_expires(app_config, path):
-    app = create_app(app_config | {"JWT_ACCESS_TOKEN_EXPIRES": timedelta(seconds=2)})
-    with app.app_context():
-        db.create_all()
-    client = app.test_client()
-    from conftest import Auth
-
-    user = Auth(client).user("brief")
+def test_a_remembered_token_still_expires(app_config, request, path):
+    app_config["JWT_ACCESS_TOKEN_EXPIRES"] = timedelta(seconds=2)
+    client = request.getfixturevalue("client")  # built after the change
+    user = request.getfixturevalue("auth").user("brief")
     assert client.get(path, headers=user.headers).status_code == 200  # now remembered
     assert client.get(path, headers=user.headers).status_code == 200
     time.sleep(2.2)

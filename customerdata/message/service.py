@@ -14,6 +14,7 @@ from ..extensions import db
 from ..fields import client_file_name
 from ..listing import LIKE_ESCAPE, like_pattern, search_terms
 from ..models import Customer, CustomerData, utcnow
+from ..prepared import PreparedRead
 from ..storage import get_storage
 
 CUSTOMER_NOT_FOUND = "Customer not found."
@@ -126,11 +127,12 @@ ENTRIES = select(
 ).select_from(_entry.join(_customer, _customer.c.id == _entry.c.customer_id)).where(
     _entry.c.user_id == bindparam("owner"))
 ENTRY_BY_ID = ENTRIES.where(_entry.c.id == bindparam("entry_id"))
+READ_ENTRY = PreparedRead(ENTRY_BY_ID)
 
 
 @functools.lru_cache(maxsize=512)
 def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset):
-    """(rows statement, count statement) for one shape of list request."""
+    """(rows, count) prepared reads for one shape of list request."""
     query = ENTRIES
     if by_customer:
         query = query.where(_entry.c.customer_id == bindparam("customer"))
@@ -144,7 +146,7 @@ def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset
         query = query.limit(bindparam("limit", type_=Integer))
     if offset:
         query = query.offset(bindparam("offset", type_=Integer))
-    return query, count
+    return PreparedRead(query), PreparedRead(count)
 
 
 def _rows(statement, parameters):
@@ -162,10 +164,10 @@ def list_entries(owner_id, customer_id=None, key=None, search="", ordering=None,
     rows, count = _entry_list_statements(customer_id is not None, key is not None, len(terms),
                                          tuple(ordering) if ordering else None, limited, offset)
     if page is None:
-        return _rows(rows, parameters).all(), None
+        return rows.all(parameters), None
     # an offset past every row is an empty page; capped so that no database overflows on it
     parameters.update(limit=page.limit, offset=min(page.offset, MAX_ID))
-    return _rows(rows, parameters).all(), _rows(count, parameters).scalar()
+    return rows.all(parameters), count.scalar(parameters)
 
 
 def list_customer_entries(owner_id, customer_id, search="", ordering=None, page=None):
@@ -174,7 +176,7 @@ def list_customer_entries(owner_id, customer_id, search="", ordering=None, page=
 
 
 def get_entry(owner_id, entry_id):
-    row = _rows(ENTRY_BY_ID, {"owner": owner_id, "entry_id": entry_id}).first() if _valid_id(entry_id) else None
+    row = READ_ENTRY.first({"owner": owner_id, "entry_id": entry_id}) if _valid_id(entry_id) else None
     if row is None:
         raise NotFound(ENTRY_NOT_FOUND)
     return row
