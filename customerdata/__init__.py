@@ -1,5 +1,6 @@
 """CustomerData: custom key-value data, with files, that each user keeps about their customers."""
 from flask import Flask
+from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config
@@ -10,6 +11,7 @@ def create_app(config_overrides=None):
     """Application factory; `config_overrides` is layered over defaults and environment (tests)."""
     overrides = dict(config_overrides or {})
     app = Flask(__name__, instance_path=config.instance_path(overrides), static_folder=None)
+    app.session_interface = NoCookieSession()
     config.load(app, overrides)
     register_json(app)
     register_logging(app)
@@ -19,6 +21,20 @@ def create_app(config_overrides=None):
     register_error_handlers(app)
     register_commands(app)
     return app
+
+
+class NoCookieSession(SessionInterface):
+    """Clients authenticate with bearer tokens; nothing is kept in a cookie session.
+
+    Flask's default session builds a signing serializer on every request to look for a cookie this
+    API never sets; without it Flask hands views its null session, which refuses writes.
+    """
+
+    def open_session(self, app, request):
+        return None
+
+    def save_session(self, app, session, response):
+        pass
 
 
 def register_json(app):
