@@ -55,10 +55,10 @@ def register_extensions(app):
     from . import auth  # noqa: F401  (registers the token checks on the JWT manager)
     from .database import configure_engine
     from .extensions import cors, db, jwt, limiter, migrate
-    from .prepared import release_read_connection
+    from .prepared import release_driver_connection
 
     db.init_app(app)
-    app.teardown_appcontext(release_read_connection)
+    app.teardown_appcontext(release_driver_connection)
     migrate.init_app(app, db, directory=str(config.PROJECT_ROOT / "migrations"))
     jwt.init_app(app)
     limiter.init_app(app)

@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, exists, select
 
 from .extensions import jwt
 from .models import RevokedToken, User
-from .prepared import PreparedRead
+from .prepared import Prepared
 
 
 def issue_tokens(user_id):
@@ -57,7 +57,7 @@ def expiry(claims):
 
 _users, _revoked = User.__table__, RevokedToken.__table__
 # this runs on every authenticated request
-TOKEN_USABLE = PreparedRead(select(_users.c.id).where(
+TOKEN_USABLE = Prepared(select(_users.c.id).where(
     _users.c.id == bindparam("user_id"), ~exists().where(_revoked.c.jti == bindparam("jti")),
 ))
 

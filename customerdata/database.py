@@ -39,7 +39,7 @@ def _sqlite_begin(connection):
 
 def _sqlite_take_write_lock(connection, cursor, statement, parameters, context, executemany):
     # The lock is taken just before the transaction's first statement, so a writer holds it only
-    # for the service's own work (the token was checked on the read connection, prepared.py).
+    # for the service's own work (the token was checked on the driver connection, prepared.py).
     if connection.info.get("write_lock_pending"):
         del connection.info["write_lock_pending"]
         cursor.connection.execute("BEGIN IMMEDIATE")

@@ -1,18 +1,21 @@
-"""The hot reads, run on the driver: Core statements compiled once per database, rows as tuples.
+"""The hot statements, run on the driver: Core statements compiled once per database.
 
-The per-request token check and the entry reads and lists are SQLAlchemy Core statements, the one
-description of their SQL on every database. Executing them through the ORM session cost about
-200 µs a request for the two statements of a small read (the session's transaction bookkeeping,
-then per statement a cache key, an execution context and a result object); compiled once and run
-on a pooled DBAPI connection they cost about 20 µs. Writes stay on the session: they need its
-transaction, and the SQLite write lock that `database.py` takes for it.
+The per-request token check and the entry reads, lists, creates and updates are SQLAlchemy Core
+statements, the one description of their SQL on every database. Executing them through the ORM
+session cost about 200 µs a request for the two statements of a small read (the session's
+transaction bookkeeping, then per statement a cache key, an execution context and a result
+object); compiled once and run on a pooled DBAPI connection they cost about 20 µs. Parameters
+and results still go through SQLAlchemy's type processors (SQLite's DateTime as text, say).
 
-Each request borrows one pooled connection for these reads, in autocommit (a read needs no
-transaction, and on PostgreSQL that saves the BEGIN and ROLLBACK round trips), and gives it back
-at teardown. Driver errors become SQLAlchemy's, so they are answered like any other (503 when the
-database is unavailable), and a connection found dead is discarded rather than pooled again.
+Each request borrows one pooled connection for them and gives it back at teardown. It runs in
+autocommit, so a read needs no transaction (on PostgreSQL that saves the BEGIN and ROLLBACK round
+trips) and a single-statement write is its own; `transaction()` groups statements that must see
+and change the same rows. Driver errors become SQLAlchemy's, so they are answered like any
+other (409-style integrity errors, 503 when the database is unavailable), and a connection found
+dead is discarded rather than pooled again.
 """
 from collections import namedtuple
+from contextlib import contextmanager, suppress
 
 from flask import g
 from sqlalchemy import exc
@@ -20,80 +23,120 @@ from sqlalchemy import exc
 from .extensions import db
 
 
-class PreparedRead:
-    def __init__(self, statement):
+class Prepared:
+    def __init__(self, statement, columns=None):
+        """`columns`: the columns an INSERT or UPDATE sets, each bound under its own name."""
         self.statement = statement
-        self.Row = namedtuple("Row", statement.selected_columns.keys())
+        self.columns = columns
+        self._selected = list(statement.exported_columns)  # a SELECT's columns, or what DML RETURNs
+        self.Row = namedtuple("Row", statement.exported_columns.keys()) if self._selected else None
         self._by_dialect = {}
 
     def all(self, parameters):
-        return self._run(parameters, lambda cursor: cursor.fetchall())
+        return self._run(parameters, fetch=True)
 
     def first(self, parameters):
-        rows = self._run(parameters, lambda cursor: cursor.fetchmany(1))
+        rows = self._run(parameters, fetch=True)
         return rows[0] if rows else None
 
     def scalar(self, parameters):
         row = self.first(parameters)
         return None if row is None else row[0]
 
+    def execute(self, parameters):
+        """Run a statement that returns no rows; returns how many rows it changed."""
+        return self._run(parameters, fetch=False)
+
     def _run(self, parameters, fetch):
         dialect = db.engine.dialect
-        sql, names, fixed, positional, converters = self._compiled(dialect)
+        sql, names, fixed, processors, positional, converters = self._compiled(dialect)
         if fixed:
             parameters = fixed | parameters
+        if processors:
+            parameters = parameters | {name: process(parameters[name]) for name, process in processors.items()}
         if positional:
             arguments = tuple([parameters[name] for name in names])
         else:
             arguments = {name: parameters[name] for name in names}
-        connection = cursor = None
-        try:
-            connection = read_connection()
-            cursor = connection.cursor()
-            cursor.execute(sql, arguments)
-            rows = fetch(cursor)
-            cursor.close()
-        except dialect.loaded_dbapi.Error as error:
-            invalidated = connection is not None and dialect.is_disconnect(error, connection.dbapi_connection, cursor)
-            if invalidated:
-                connection.invalidate(error)
-                release_read_connection()
-            raise exc.DBAPIError.instance(sql, arguments, error, dialect.loaded_dbapi.Error,
-                                          connection_invalidated=invalidated, dialect=dialect) from error
+        result = _on_driver(sql, arguments, fetch)
+        if not fetch:
+            return result
         make = self.Row._make
         if not converters:
-            return [make(row) for row in rows]
+            return [make(row) for row in result]
         return [make([convert(value) if convert else value for convert, value in zip(converters, row, strict=True)])
-                for row in rows]
+                for row in result]
 
     def _compiled(self, dialect):
         compiled = self._by_dialect.get(dialect.name)
         if compiled is None:
-            statement = self.statement.compile(dialect=dialect)
-            if any(statement._bind_processors.values()):
-                raise TypeError("PreparedRead takes parameters the driver accepts as they are")
+            statement = self.statement.compile(dialect=dialect, column_keys=self.columns)
             names = tuple(statement.positiontup) if dialect.positional else tuple(set(statement.bind_names.values()))
             # values SQLAlchemy bound itself, such as the LIMIT it adds to an OFFSET on SQLite
             fixed = {name: bind.effective_value for bind, name in statement.bind_names.items() if not bind.required}
+            processors = {name: process for name, process in statement._bind_processors.items() if process}
             converters = [column.type.dialect_impl(dialect).result_processor(dialect, None)
-                          for column in self.statement.selected_columns]
-            compiled = (statement.string, names, fixed, dialect.positional, converters if any(converters) else None)
+                          for column in self._selected]
+            compiled = (statement.string, names, fixed, processors, dialect.positional,
+                        converters if any(converters) else None)
             self._by_dialect[dialect.name] = compiled
         return compiled
 
 
-def read_connection():
-    """The pooled connection this request reads through, in autocommit; returned at teardown."""
-    connection = g.get("_read_connection")
+@contextmanager
+def transaction():
+    """Statements that must see and change the same rows, committed together or not at all.
+
+    On SQLite the write lock is taken up front (BEGIN IMMEDIATE): a transaction that reads, then
+    writes, would otherwise fail with "database is locked" when another process wrote in between;
+    this way it waits its turn (busy_timeout).
+    """
+    _on_driver("BEGIN IMMEDIATE" if db.engine.dialect.name == "sqlite" else "BEGIN", None, False)
+    connection = g._driver_connection
+    try:
+        yield
+        _on_driver("COMMIT", None, False)
+    except BaseException:
+        if g.get("_driver_connection") is connection:  # still usable, not discarded as dead
+            with suppress(exc.DBAPIError):  # the error that got here is the one to report
+                _on_driver("ROLLBACK", None, False)
+        raise
+
+
+def _on_driver(sql, arguments, fetch):
+    dialect = db.engine.dialect
+    connection = cursor = None
+    try:
+        connection = driver_connection()
+        cursor = connection.cursor()
+        if arguments is None:
+            cursor.execute(sql)
+        else:
+            cursor.execute(sql, arguments)
+        result = cursor.fetchall() if fetch else cursor.rowcount
+        cursor.close()
+        return result
+    except dialect.loaded_dbapi.Error as error:
+        invalidated = connection is not None and dialect.is_disconnect(error, connection.dbapi_connection, cursor)
+        if invalidated:
+            connection.invalidate(error)
+            release_driver_connection()
+        raise exc.DBAPIError.instance(sql, arguments, error, dialect.loaded_dbapi.Error,
+                                      connection_invalidated=invalidated, dialect=dialect) from error
+
+
+def driver_connection():
+    """The pooled connection this request runs prepared statements on, in autocommit."""
+    connection = g.get("_driver_connection")
     if connection is None:
         connection = db.engine.raw_connection()
         if db.engine.dialect.name == "postgresql":
             connection.dbapi_connection.autocommit = True  # the checkin listener turns it off again
-        g._read_connection = connection
+        g._driver_connection = connection
     return connection
 
 
-def release_read_connection(error=None):
-    connection = g.pop("_read_connection", None)
+def release_driver_connection(error=None):
+    connection = g.pop("_driver_connection", None)
     if connection is not None:
         connection.close()

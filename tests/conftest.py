@@ -90,6 +90,25 @@ class LoggedIn:
 
 
 @pytest.fixture
+def database_fails_on(monkeypatch):
+    """fail_on("COMMIT"): the driver statements starting so fail as if the database went away;
+    `monkeypatch.undo()` ends it."""
+    from customerdata import prepared
+
+    run = prepared._on_driver
+
+    def fail_on(first_word):
+        def went_away(sql, arguments, fetch):
+            if sql.startswith(first_word):
+                raise RuntimeError("database went away")
+            return run(sql, arguments, fetch)
+
+        monkeypatch.setattr(prepared, "_on_driver", went_away)
+
+    return fail_on
+
+
+@pytest.fixture
 def auth(client):
     return Auth(client)
 

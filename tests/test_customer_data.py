@@ -477,18 +477,19 @@ def test_user_delete_takes_entries_and_files(client, alice, bob, create, app, ru
     assert_files_match_rows(app)
 
 
-def test_failed_commit_leaves_no_file(client, alice, create, app, monkeypatch):
-    from customerdata.extensions import db as database
-
-    def broken_commit():
-        raise RuntimeError("database went away")
-
-    monkeypatch.setattr(database.session, "commit", broken_commit)
-    response = client.post(ENTRIES, data={"customer": "1", "key": "doc", "file": upload()}, headers=alice.headers)
+@pytest.mark.parametrize(("method", "failing"), [("post", "INSERT"), ("put", "UPDATE"), ("put", "COMMIT")])
+def test_failed_write_leaves_no_file(client, alice, create, app, monkeypatch, database_fails_on, method, failing):
+    kept = create(key="kept", value="text")
+    database_fails_on(failing)
+    if method == "post":
+        response = client.post(ENTRIES, data={"customer": "1", "key": "doc", "file": upload()}, headers=alice.headers)
+    else:
+        response = client.put(f"{ENTRIES}{kept['id']}/", data={"file": upload()}, headers=alice.headers)
+    monkeypatch.undo()
     assert response.status_code == 500
     assert response.get_json() == {"detail": "Internal server error."}
-    monkeypatch.undo()
     assert stored_files(app) == set()
+    assert client.get(ENTRIES, headers=alice.headers).get_json() == [kept]
 
 
 def test_same_file_name_never_overwrites(create, client):

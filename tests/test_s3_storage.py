@@ -218,14 +218,12 @@ def test_large_upload_is_a_multipart_upload(large_uploads, app, client, create, 
 
 
 @pytest.mark.parametrize("size", [10, 9 * MIB], ids=["single-put", "multipart"])
-def test_failed_commit_leaves_no_object(large_uploads, app, client, alice, customer, bucket, size):
-    def broken_commit():
-        raise RuntimeError("database went away")
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(db.session, "commit", broken_commit)
-        response = client.post(ENTRIES, headers=alice.headers, data={
-            "customer": str(customer), "key": "doc", "file": (io.BytesIO(b"x" * size), "doc.pdf")})
+def test_failed_write_leaves_no_object(large_uploads, app, client, alice, customer, bucket, size,
+                                      monkeypatch, database_fails_on):
+    database_fails_on("INSERT")
+    response = client.post(ENTRIES, headers=alice.headers, data={
+        "customer": str(customer), "key": "doc", "file": (io.BytesIO(b"x" * size), "doc.pdf")})
+    monkeypatch.undo()
     assert response.status_code == 500
     assert response.get_json() == {"detail": "Internal server error."}
     assert bucket.keys() == set()

@@ -3,6 +3,7 @@
 Files follow the rows: a new file is written before the commit and discarded if the commit
 fails; a file that a change drops is removed only after the commit.
 """
+import contextlib
 import functools
 from collections import namedtuple
 
@@ -14,7 +15,7 @@ from ..extensions import db
 from ..fields import client_file_name
 from ..listing import LIKE_ESCAPE, like_pattern, search_terms
 from ..models import Customer, CustomerData, utcnow
-from ..prepared import PreparedRead
+from ..prepared import Prepared, transaction
 from ..storage import get_storage
 
 CUSTOMER_NOT_FOUND = "Customer not found."
@@ -127,7 +128,7 @@ ENTRIES = select(
 ).select_from(_entry.join(_customer, _customer.c.id == _entry.c.customer_id)).where(
     _entry.c.user_id == bindparam("owner"))
 ENTRY_BY_ID = ENTRIES.where(_entry.c.id == bindparam("entry_id"))
-READ_ENTRY = PreparedRead(ENTRY_BY_ID)
+READ_ENTRY = Prepared(ENTRY_BY_ID)
 
 
 @functools.lru_cache(maxsize=512)
@@ -146,7 +147,7 @@ def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset
         query = query.limit(bindparam("limit", type_=Integer))
     if offset:
         query = query.offset(bindparam("offset", type_=Integer))
-    return PreparedRead(query), PreparedRead(count)
+    return Prepared(query), Prepared(count)
 
 
 def _rows(statement, parameters):
@@ -185,25 +186,27 @@ def get_entry(owner_id, entry_id):
 # Writes to entries use the same plain-column statements, built once: the answer to a create or an
 # update is made from values already in hand, with no reload.
 EntryRow = namedtuple("EntryRow", ENTRIES.selected_columns.keys())
-ENTRY_FOR_UPDATE = ENTRY_BY_ID.with_for_update(of=_entry)
-CUSTOMER_NAMES = select(_customer.c.first_name, _customer.c.last_name, _customer.c.username, _customer.c.source).where(
-    _customer.c.id == bindparam("customer"), _customer.c.user_id == bindparam("owner"))
-INSERT_ENTRY = insert(_entry)
-UPDATE_ENTRY = update(_entry).where(_entry.c.id == bindparam("entry_id"))
-DELETE_ENTRY = delete(_entry).where(_entry.c.id == bindparam("entry_id"))
+LOCK_ENTRY = Prepared(ENTRY_BY_ID.with_for_update(of=_entry))
+CUSTOMER_NAMES = Prepared(select(
+    _customer.c.first_name, _customer.c.last_name, _customer.c.username, _customer.c.source,
+).where(_customer.c.id == bindparam("customer"), _customer.c.user_id == bindparam("owner")))
+_WRITTEN = ("key", "value", "file", "file_name", "search_text", "updated_at")
+INSERT_ENTRY = Prepared(insert(_entry).returning(_entry.c.id),
+                        columns=("customer_id", "user_id", "created_at", *_WRITTEN))
+UPDATE_ENTRY = Prepared(update(_entry).where(_entry.c.id == bindparam("entry_id")), columns=_WRITTEN)
+DELETE_ENTRY = Prepared(delete(_entry).where(_entry.c.id == bindparam("entry_id")))
 
 
 def _locked_entry(owner_id, entry_id):
     """The entry as ENTRIES gives it, locked for the rest of the transaction where the database can."""
-    row = _rows(ENTRY_FOR_UPDATE, {"owner": owner_id, "entry_id": entry_id}).first() if _valid_id(entry_id) else None
+    row = LOCK_ENTRY.first({"owner": owner_id, "entry_id": entry_id}) if _valid_id(entry_id) else None
     if row is None:
         raise NotFound(ENTRY_NOT_FOUND)
     return row
 
 
 def _customer_names(owner_id, customer_id):
-    names = _rows(CUSTOMER_NAMES, {"owner": owner_id, "customer": customer_id}).first() \
-        if _valid_id(customer_id) else None
+    names = CUSTOMER_NAMES.first({"owner": owner_id, "customer": customer_id}) if _valid_id(customer_id) else None
     if names is None:
         raise InvalidInput.on("customer", f'Invalid pk "{customer_id}" - object does not exist.')
     return names
@@ -218,32 +221,35 @@ def create_entry(owner_id, customer_id, key, value="", file=None):
     names = _customer_names(owner_id, customer_id)
     if not value and file is None:
         raise InvalidInput.on("non_field_errors", VALUE_OR_FILE)
-    stored, file_name = _store(file)
     now = utcnow()
-    values = {"customer_id": customer_id, "user_id": owner_id, "key": key, "value": value, "file": stored,
-              "file_name": file_name, "search_text": CustomerData.search_text_for(key, value),
-              "created_at": now, "updated_at": now}
-    result = _write(INSERT_ENTRY, values, stored, key, customer_id)
-    return EntryRow(result.inserted_primary_key[0], customer_id, owner_id, key, value, stored, file_name, now, now,
-                    *names)
+    with _writing(key, customer_id) as written:
+        stored, file_name = _store(file)
+        written.append(stored)
+        values = {"customer_id": customer_id, "user_id": owner_id, "key": key, "value": value, "file": stored,
+                  "file_name": file_name, "search_text": CustomerData.search_text_for(key, value),
+                  "created_at": now, "updated_at": now}
+        # one statement, atomic on its own; a customer deleted since the check fails its foreign key
+        entry_id = INSERT_ENTRY.scalar(values)
+    return EntryRow(entry_id, customer_id, owner_id, key, value, stored, file_name, now, now, *names)
 
 
 def update_entry(owner_id, entry_id, key=None, value=None, file=None, remove_file=False):
     """PUT and PATCH alike: only what is given changes."""
-    entry = _locked_entry(owner_id, entry_id)
-    if file is not None and remove_file:
-        raise InvalidInput.on("non_field_errors", FILE_OR_REMOVE)
-    changes = {"key": entry.key if key is None else key, "value": entry.value if value is None else value,
-               "file": entry.file, "file_name": entry.file_name, "updated_at": utcnow()}
-    keeps_file = file is not None or (entry.file is not None and not remove_file)
-    if not changes["value"] and not keeps_file:
-        raise InvalidInput.on("non_field_errors", VALUE_OR_FILE)
-    replaces_file = file is not None or remove_file
-    if replaces_file:
-        changes["file"], changes["file_name"] = _store(file)
-    changes["search_text"] = CustomerData.search_text_for(changes["key"], changes["value"])
-    _write(UPDATE_ENTRY, changes | {"entry_id": entry.id}, changes["file"] if file is not None else None,
-           changes["key"], entry.customer)
+    with _writing(key, None) as written, transaction():
+        entry = _locked_entry(owner_id, entry_id)
+        if file is not None and remove_file:
+            raise InvalidInput.on("non_field_errors", FILE_OR_REMOVE)
+        changes = {"key": entry.key if key is None else key, "value": entry.value if value is None else value,
+                   "file": entry.file, "file_name": entry.file_name, "updated_at": utcnow()}
+        keeps_file = file is not None or (entry.file is not None and not remove_file)
+        if not changes["value"] and not keeps_file:
+            raise InvalidInput.on("non_field_errors", VALUE_OR_FILE)
+        replaces_file = file is not None or remove_file
+        if replaces_file:
+            changes["file"], changes["file_name"] = _store(file)
+            written.append(changes["file"])
+        changes["search_text"] = CustomerData.search_text_for(changes["key"], changes["value"])
+        UPDATE_ENTRY.execute(changes | {"entry_id": entry.id})
     if replaces_file:
         discard_files([entry.file])
     del changes["search_text"]
@@ -252,9 +258,9 @@ def update_entry(owner_id, entry_id, key=None, value=None, file=None, remove_fil
 
 def delete_entry(owner_id, entry_id):
     """Delete one entry and, after the commit, its file; returns the deleted key."""
-    entry = _locked_entry(owner_id, entry_id)
-    _rows(DELETE_ENTRY, {"entry_id": entry.id})
-    db.session.commit()
+    with transaction():
+        entry = _locked_entry(owner_id, entry_id)
+        DELETE_ENTRY.execute({"entry_id": entry.id})
     discard_files([entry.file])
     return entry.key
 
@@ -281,22 +287,20 @@ def _store(upload):
     return get_storage().save(upload.stream, name), name
 
 
-def _write(statement, parameters, new_file, key, customer_id):
-    """Execute and commit one write; on failure the file written for it goes, and constraint errors
+@contextlib.contextmanager
+def _writing(key, customer_id):
+    """Around an entry's write: on failure the files stored for it go, and constraint errors
     become the contract's messages (a duplicate key, also when two requests race for it)."""
+    written = []  # paths of the files stored for this write
     try:
-        result = _rows(statement, parameters)
-        db.session.commit()
-        return result
+        yield written
     except IntegrityError as error:
-        db.session.rollback()
-        discard_files([new_file])
+        discard_files(written)
         if is_duplicate_key(error):
             raise duplicate_key(key) from None
         raise InvalidInput.on("customer", f'Invalid pk "{customer_id}" - object does not exist.') from None
     except BaseException:
-        db.session.rollback()
-        discard_files([new_file])
+        discard_files(written)
         raise
 
 
