@@ -49,6 +49,10 @@ def log_request(environ, status, duration_ms, user_id, request_id):
     """The one line each request leaves: what was asked, how it ended, for whom, how long it took."""
     method = environ.get("REQUEST_METHOD")
     path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")  # WSGI's own encoding
-    request_log.info("%s %s %s", method, path, status, extra={
-        "method": method, "path": path, "status": status, "duration_ms": duration_ms, "user_id": user_id,
-        "request_id": request_id})
+    if request_log.isEnabledFor(logging.INFO):
+        # made here rather than by request_log.info, which would walk the stack for a caller's
+        # file and line that this line never shows (a tenth of its cost)
+        request_log.handle(request_log.makeRecord(
+            request_log.name, logging.INFO, __file__, 0, "%s %s %s", (method, path, status), None, extra={
+                "method": method, "path": path, "status": status, "duration_ms": duration_ms,
+                "user_id": user_id, "request_id": request_id}))

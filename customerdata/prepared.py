@@ -58,7 +58,7 @@ class Prepared:
             arguments = tuple([parameters[name] for name in names])
         else:
             arguments = {name: parameters[name] for name in names}
-        result = _on_driver(sql, arguments, fetch)
+        result = _on_driver(sql, arguments, fetch, dialect)
         if not fetch:
             return result
         make = self.Row._make
@@ -91,20 +91,20 @@ def transaction():
     writes, would otherwise fail with "database is locked" when another process wrote in between;
     this way it waits its turn (busy_timeout).
     """
-    _on_driver("BEGIN IMMEDIATE" if db.engine.dialect.name == "sqlite" else "BEGIN", None, False)
+    dialect = db.engine.dialect
+    _on_driver("BEGIN IMMEDIATE" if dialect.name == "sqlite" else "BEGIN", None, False, dialect)
     connection = g._driver_connection
     try:
         yield
-        _on_driver("COMMIT", None, False)
+        _on_driver("COMMIT", None, False, dialect)
     except BaseException:
         if g.get("_driver_connection") is connection:  # still usable, not discarded as dead
             with suppress(exc.DBAPIError):  # the error that got here is the one to report
-                _on_driver("ROLLBACK", None, False)
+                _on_driver("ROLLBACK", None, False, dialect)
         raise
 
 
-def _on_driver(sql, arguments, fetch):
-    dialect = db.engine.dialect
+def _on_driver(sql, arguments, fetch, dialect):
     connection = cursor = None
     try:
         connection = driver_connection()
@@ -129,8 +129,9 @@ def driver_connection():
     """The pooled connection this request runs prepared statements on, in autocommit."""
     connection = g.get("_driver_connection")
     if connection is None:
-        connection = db.engine.raw_connection()
-        if db.engine.dialect.name == "postgresql":
+        engine = db.engine
+        connection = engine.raw_connection()
+        if engine.dialect.name == "postgresql":
             connection.dbapi_connection.autocommit = True  # the checkin listener turns it off again
         g._driver_connection = connection
     return connection

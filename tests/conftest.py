@@ -98,10 +98,10 @@ def database_fails_on(monkeypatch):
     run = prepared._on_driver
 
     def fail_on(first_word):
-        def went_away(sql, arguments, fetch):
+        def went_away(sql, *rest):
             if sql.startswith(first_word):
                 raise RuntimeError("database went away")
-            return run(sql, arguments, fetch)
+            return run(sql, *rest)
 
         monkeypatch.setattr(prepared, "_on_driver", went_away)
 
