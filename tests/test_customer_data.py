@@ -477,7 +477,7 @@ def test_user_delete_takes_entries_and_files(client, alice, bob, create, app, ru
     assert_files_match_rows(app)
 
 
-@pytest.mark.parametrize(("method", "failing"), [("post", "INSERT"), ("put", "UPDATE"), ("put", "COMMIT")])
+@pytest.mark.parametrize(("method", "failing"), [("post", "INSERT"), ("put", "UPDATE")])
 def test_failed_write_leaves_no_file(client, alice, create, app, monkeypatch, database_fails_on, method, failing):
     kept = create(key="kept", value="text")
     database_fails_on(failing)
@@ -488,6 +488,36 @@ def test_failed_write_leaves_no_file(client, alice, create, app, monkeypatch, da
     monkeypatch.undo()
     assert response.status_code == 500
     assert response.get_json() == {"detail": "Internal server error."}
+    assert stored_files(app) == set()
+    assert client.get(ENTRIES, headers=alice.headers).get_json() == [kept]
+
+
+@pytest.fixture
+def read_stale(monkeypatch):
+    """The update's first read of the entry sees an older value, as if another request wrote since."""
+    from customerdata.message import service
+
+    read = service.get_entry
+    monkeypatch.setattr(service, "get_entry", lambda owner, entry: read(owner, entry)._replace(value="stale"))
+
+
+def test_an_entry_changed_since_it_was_read_is_updated_from_a_fresh_read(client, alice, create, monkeypatch,
+                                                                         read_stale):
+    entry = create(key="note", value="current")
+    response = client.patch(f"{ENTRIES}{entry['id']}/", json={"key": "renamed"}, headers=alice.headers)
+    monkeypatch.undo()
+    assert response.status_code == 200
+    assert (response.get_json()["key"], response.get_json()["value"]) == ("renamed", "current")
+    assert client.get(f"{ENTRIES}{entry['id']}/", headers=alice.headers).get_json() == response.get_json()
+
+
+def test_a_failed_commit_of_the_redone_update_leaves_no_file(client, alice, create, app, monkeypatch, read_stale,
+                                                             database_fails_on):
+    kept = create(key="kept", value="text")
+    database_fails_on("COMMIT")
+    response = client.put(f"{ENTRIES}{kept['id']}/", data={"file": upload()}, headers=alice.headers)
+    monkeypatch.undo()
+    assert response.status_code == 500
     assert stored_files(app) == set()
     assert client.get(ENTRIES, headers=alice.headers).get_json() == [kept]
 
