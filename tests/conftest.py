@@ -1,6 +1,7 @@
 """Fixtures: an app on a fresh, empty database per test (SQLite, or TEST_DATABASE_URL), a client,
 a CLI runner and `auth`, which registers and logs in real users through the API."""
 import importlib.util
+import io
 import os
 import secrets
 
@@ -87,6 +88,26 @@ class LoggedIn:
         self.id, self.username, self.tokens = id, username, tokens
         self.headers = {"Authorization": f"Bearer {tokens['access']}"}
         self.refresh_headers = {"Authorization": f"Bearer {tokens['refresh']}"}
+
+
+@pytest.fixture
+def customer(client, alice):
+    """The id of a customer of alice's."""
+    response = client.post("/api/message/customers/", json={"first_name": "John"}, headers=alice.headers)
+    assert response.status_code == 201
+    return response.get_json()["id"]
+
+
+@pytest.fixture
+def file_entry(client, alice, customer):
+    """file_entry(key, content, name, value): an entry of alice's holding an uploaded file, as answered."""
+    def create(key, content=b"data", name="file.txt", value=""):
+        response = client.post("/api/message/customer-data/", headers=alice.headers, data={
+            "customer": str(customer), "key": key, "value": value, "file": (io.BytesIO(content), name)})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    return create
 
 
 @pytest.fixture

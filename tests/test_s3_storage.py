@@ -94,26 +94,9 @@ def download(client, entry):
     return HTTP.get(location, timeout=10), location
 
 
-@pytest.fixture
-def customer(client, alice):
-    response = client.post("/api/message/customers/", json={"first_name": "John"}, headers=alice.headers)
-    return response.get_json()["id"]
-
-
-@pytest.fixture
-def create(client, alice, customer):
-    def create(key, content=b"data", name="file.txt", value=""):
-        response = client.post(ENTRIES, headers=alice.headers, data={
-            "customer": str(customer), "key": key, "value": value, "file": (io.BytesIO(content), name)})
-        assert response.status_code == 201, response.get_json()
-        return response.get_json()
-
-    return create
-
-
-def test_entry_lifecycle_keeps_bucket_and_rows_in_step(app, client, alice, customer, create, bucket,
+def test_entry_lifecycle_keeps_bucket_and_rows_in_step(app, client, alice, customer, file_entry, bucket,
                                                        s3_server):
-    entry = create("contract", b"<script>alert(1)</script>", HTML_NAME, value="signed")
+    entry = file_entry("contract", b"<script>alert(1)</script>", HTML_NAME, value="signed")
     assert re.fullmatch(r"/media/customer_data/\d{4}/\d\d/\d\d/Vertrag_Muller\.html", entry["file"])
     assert entry["file_url"].startswith("http://localhost/media/customer_data/")
     assert entry["file_name"] == HTML_NAME
@@ -155,8 +138,8 @@ def test_entry_lifecycle_keeps_bucket_and_rows_in_step(app, client, alice, custo
     assert client.delete(url, headers=alice.headers).status_code == 200
     assert bucket.paths() == set()
 
-    many = [create(f"k{i}", f"content {i}".encode(), f"f{i}.txt") for i in range(3)]
-    keep = create("keep", b"keep", "keep.txt")
+    many = [file_entry(f"k{i}", f"content {i}".encode(), f"f{i}.txt") for i in range(3)]
+    keep = file_entry("keep", b"keep", "keep.txt")
     response = client.post(f"{ENTRIES}bulk-delete/", json={"data_ids": [e["id"] for e in many]},
                            headers=alice.headers)
     assert response.get_json()["deleted_count"] == 3
@@ -168,28 +151,28 @@ def test_entry_lifecycle_keeps_bucket_and_rows_in_step(app, client, alice, custo
     assert_bucket_matches_rows(app, bucket)
 
 
-def test_same_name_never_overwrites(client, create, bucket):
-    first = create("a", b"first", "same.txt")
-    second = create("b", b"second", "same.txt")
+def test_same_name_never_overwrites(client, file_entry, bucket):
+    first = file_entry("a", b"first", "same.txt")
+    second = file_entry("b", b"second", "same.txt")
     assert first["file"].endswith("/same.txt")
     assert re.fullmatch(r"/media/customer_data/.*/same_[0-9a-f]{8}\.txt", second["file"])
     assert (bucket.read(first), bucket.read(second)) == (b"first", b"second")
 
 
-def test_conditional_write_refuses_a_name_taken_after_the_check(app, client, create, bucket, monkeypatch):
+def test_conditional_write_refuses_a_name_taken_after_the_check(app, client, file_entry, bucket, monkeypatch):
     """Two uploads of one name racing: HEAD said free to both, the store's If-None-Match keeps the first."""
     from customerdata.storage.s3 import S3Storage
 
-    first = create("a", b"first", "race.txt")
+    first = file_entry("a", b"first", "race.txt")
     # as if both HEADs ran before the first write
     monkeypatch.setattr(S3Storage, "exists", lambda self, path: False)
-    second = create("b", b"second", "race.txt")
+    second = file_entry("b", b"second", "race.txt")
     assert second["file"] != first["file"]
     assert (bucket.read(first), bucket.read(second)) == (b"first", b"second")
 
 
-def test_unsigned_link_and_missing_object(app, client, create, bucket):
-    entry = create("doc", b"secret", "doc.txt")
+def test_unsigned_link_and_missing_object(app, client, file_entry, bucket):
+    entry = file_entry("doc", b"secret", "doc.txt")
     unsigned = client.get(urlsplit(entry["file_url"]).path)
     assert unsigned.status_code == 403 and "Location" not in unsigned.headers
     tampered = client.get(local(entry["file_url"]).replace("signature=", "signature=x"))
@@ -206,9 +189,9 @@ def large_uploads(app_config):
     return app_config
 
 
-def test_large_upload_is_a_multipart_upload(large_uploads, app, client, create, bucket):
+def test_large_upload_is_a_multipart_upload(large_uploads, app, client, file_entry, bucket):
     content = bytes(range(256)) * (20 * MIB // 256)   # 20 MiB: three parts of at most 8 MiB
-    entry = create("video", content, "big.bin")
+    entry = file_entry("video", content, "big.bin")
     head = bucket.head(entry)
     assert head["ContentLength"] == len(content)
     assert head["ETag"].strip('"').endswith("-3"), head["ETag"]  # the ETag of a 3-part multipart upload
@@ -230,8 +213,8 @@ def test_failed_write_leaves_no_object(large_uploads, app, client, alice, custom
     assert bucket.pending_multipart_uploads() == []
 
 
-def test_storage_check_and_repair_on_s3(app, runner, client, alice, create, bucket):
-    kept, lost = create("kept", b"kept", "kept.txt"), create("lost", b"lost", "lost.txt")
+def test_storage_check_and_repair_on_s3(app, runner, client, alice, file_entry, bucket):
+    kept, lost = file_entry("kept", b"kept", "kept.txt"), file_entry("lost", b"lost", "lost.txt")
     bucket.put("customer_data/2020/01/01/orphan.pdf", b"orphan")
     bucket.delete(lost["file"].removeprefix("/media/"))
 
@@ -257,11 +240,11 @@ def test_storage_check_and_repair_on_s3(app, runner, client, alice, create, buck
     assert clean.exit_code == 0, clean.output
 
 
-def test_modified_at_is_naive_utc(app, create):
+def test_modified_at_is_naive_utc(app, file_entry):
     from customerdata.models import utcnow
     from customerdata.storage import get_storage
 
-    entry = create("doc")
+    entry = file_entry("doc")
     with app.app_context():
         written = get_storage().modified_at(entry["file"].removeprefix("/media/"))
     assert written.tzinfo is None
@@ -321,7 +304,7 @@ class _Raw:
         yield self.body
 
 
-def test_a_store_without_conditional_writes_is_written_after_head(app, create, bucket):
+def test_a_store_without_conditional_writes_is_written_after_head(app, file_entry, bucket):
     """A server that answers If-None-Match with 501 gets plain writes from then on, after HEAD."""
     from botocore.awsrequest import AWSResponse
 
@@ -339,8 +322,8 @@ def test_a_store_without_conditional_writes_is_written_after_head(app, create, b
     with app.app_context():
         storage = get_storage()
     storage.client.meta.events.register("before-send.s3.PutObject", no_conditions)
-    first = create("a", b"first", "plain.txt")
-    second = create("b", b"second", "plain.txt")
+    first = file_entry("a", b"first", "plain.txt")
+    second = file_entry("b", b"second", "plain.txt")
     assert len(refused) == 1 and storage.conditional_writes is False
     assert second["file"] != first["file"]
     assert (bucket.read(first), bucket.read(second)) == (b"first", b"second")

@@ -1,5 +1,4 @@
 """`flask storage migrate --to s3|local` against moto's standalone S3 server over real HTTP."""
-import io
 import os
 import re
 
@@ -45,27 +44,10 @@ def bucket(s3_server, app_config):
 
 
 @pytest.fixture
-def customer(client, alice):
-    response = client.post("/api/message/customers/", json={"first_name": "John"}, headers=alice.headers)
-    return response.get_json()["id"]
-
-
-@pytest.fixture
-def create(client, alice, customer):
-    def create(key, content, name):
-        response = client.post(ENTRIES, headers=alice.headers, data={
-            "customer": str(customer), "key": key, "file": (io.BytesIO(content), name)})
-        assert response.status_code == 201, response.get_json()
-        return response.get_json()
-
-    return create
-
-
-@pytest.fixture
-def files(create):
+def files(file_entry):
     """path -> content of four entries' files, stored locally; the third is large."""
-    made = [create("a", b"alpha", "a.txt"), create("b", "Grüße".encode(), "b.txt"),
-            create("big", BIG, "big.bin"), create("d", b"delta" * 100, "d.pdf")]
+    made = [file_entry("a", b"alpha", "a.txt"), file_entry("b", "Grüße".encode(), "b.txt"),
+            file_entry("big", BIG, "big.bin"), file_entry("d", b"delta" * 100, "d.pdf")]
     return {entry["file"].removeprefix("/media/"): content
             for entry, content in zip(made, (b"alpha", "Grüße".encode(), BIG, b"delta" * 100))}
 
@@ -102,7 +84,7 @@ def test_dry_run_lists_and_copies_nothing(runner, files, bucket):
 
 
 def test_interrupted_migration_resumes_and_the_switch_serves_every_file(
-        app, runner, files, bucket, create, s3_app, monkeypatch):
+        app, runner, files, bucket, file_entry, s3_app, monkeypatch):
     # the connection drops halfway through the large file (the third, in id order)
     opened = []
     real_open = LocalStorage.open
@@ -128,7 +110,7 @@ def test_interrupted_migration_resumes_and_the_switch_serves_every_file(
     assert local_files(app) == set(files)   # the source is left as it was
 
     # an upload reaches the local store before the switch; a run after the switch picks it up
-    late = create("late", b"late upload", "late.txt")
+    late = file_entry("late", b"late upload", "late.txt")
     after_switch = s3_app.test_cli_runner().invoke(args=["storage", "migrate", "--to", "s3"])
     assert after_switch.exit_code == 0, after_switch.output
     assert "1 copied, 4 already present" in after_switch.output
