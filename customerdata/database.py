@@ -12,9 +12,6 @@ def configure_engine(engine):
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
-        event.listen(engine, "before_cursor_execute", _sqlite_take_write_lock)
-        event.listen(engine, "commit", _sqlite_end)
-        event.listen(engine, "rollback", _sqlite_end)
 
 
 def _sqlite_connect(dbapi_connection, connection_record):
@@ -32,21 +29,10 @@ def _sqlite_begin(connection):
     # A deferred transaction that reads, then writes, fails with "database is locked" when another
     # process wrote in between; the write lock is taken up front (BEGIN IMMEDIATE) so it waits its
     # turn instead. Reads (safe methods) run in autocommit: each SELECT sees committed data, never
-    # queues behind a writer, and spends no BEGIN/ROLLBACK.
+    # queues behind a writer, and spends no BEGIN/ROLLBACK. (The per-request token check runs on
+    # the driver connection, prepared.py, so a session transaction is the service's own work.)
     if not (has_request_context() and request.method in READ_ONLY_METHODS):
-        connection.info["write_lock_pending"] = True
-
-
-def _sqlite_take_write_lock(connection, cursor, statement, parameters, context, executemany):
-    # The lock is taken just before the transaction's first statement, so a writer holds it only
-    # for the service's own work (the token was checked on the driver connection, prepared.py).
-    if connection.info.get("write_lock_pending"):
-        del connection.info["write_lock_pending"]
-        cursor.connection.execute("BEGIN IMMEDIATE")
-
-
-def _sqlite_end(connection):
-    connection.info.pop("write_lock_pending", None)
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _postgresql_checkout(dbapi_connection, connection_record, connection_proxy):

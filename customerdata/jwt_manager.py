@@ -23,8 +23,8 @@ class CachingJWTManager(JWTManager):
         super().init_app(app, *args, **kwargs)
 
     def _decode_jwt_from_config(self, encoded_token, csrf_value=None, allow_expired=False):
-        claims = self._verified.get(encoded_token)
-        if claims is not None and not allow_expired and time.time() < claims["exp"]:
+        claims = None if allow_expired else self._remembered(encoded_token)
+        if claims is not None:
             return dict(claims)
         claims = super()._decode_jwt_from_config(encoded_token, csrf_value, allow_expired)
         if not allow_expired and "exp" in claims:
@@ -35,7 +35,9 @@ class CachingJWTManager(JWTManager):
 
     def remembered_access_claims(self, encoded_token):
         """The claims of an access token this worker verified, if it has not expired; else None."""
+        claims = self._remembered(encoded_token)
+        return claims if claims is not None and claims.get("type") == "access" else None
+
+    def _remembered(self, encoded_token):
         claims = self._verified.get(encoded_token)
-        if claims is None or claims.get("type") != "access" or time.time() >= claims["exp"]:
-            return None
-        return claims
+        return claims if claims is not None and time.time() < claims["exp"] else None

@@ -144,20 +144,26 @@ def _wait_until_answering(process, log_path):
         if port is None:
             match = LISTENING.search(_read(log_path))
             port = int(match.group(1)) if match else None
-        if port is not None:
-            try:
-                # any HTTP answer proves a worker runs the app; /api/accounts/me without a token is a 401
-                with DIRECT.open(f"http://127.0.0.1:{port}/api/accounts/me", timeout=2):
-                    return port
-            except urllib.error.HTTPError:
-                return port
-            except (urllib.error.URLError, OSError):
-                pass
+        # any HTTP answer proves a worker runs the app; /api/accounts/me without a token is a 401
+        if port is not None and answers(f"http://127.0.0.1:{port}/api/accounts/me"):
+            return port
         time.sleep(0.1)
     raise LiveServerError(f"the server did not answer within {START_TIMEOUT}s:\n{_tail(_read(log_path))}")
 
 
-def _stop(process):
+def answers(url):
+    """Whether anything answers HTTP at `url`, an error status included."""
+    try:
+        with DIRECT.open(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def stop(process):
+    """SIGTERM, then SIGKILL if the process has not ended within STOP_TIMEOUT."""
     if process.poll() is not None:
         return
     process.terminate()
@@ -214,7 +220,7 @@ def live_server(env_overrides=None, workers=2):
                 port = _wait_until_answering(process, log_path)
                 yield LiveServer(process, port, root, env, log_path)
             finally:
-                _stop(process)
+                stop(process)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

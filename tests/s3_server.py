@@ -17,13 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from live_server import answers, stop  # tests/ is on sys.path under pytest
 
 START_TIMEOUT = 30
 PROBE = "/moto-api/"
-STOP_TIMEOUT = 10
 REGION = "us-east-1"
 
 ENV = {
@@ -37,8 +36,6 @@ ENV = {
     "no_proxy": "127.0.0.1,localhost",
 }
 UNSET = ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
-
-DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class S3ServerError(RuntimeError):
@@ -68,26 +65,6 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def _answers(url):
-    try:
-        with DIRECT.open(url, timeout=2):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def _stop(process):
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
-
-
 @contextlib.contextmanager
 def s3_server():
     """Start `python -m moto.server` on 127.0.0.1; yields an S3Server, stops it afterwards."""
@@ -102,18 +79,18 @@ def s3_server():
                                        stderr=subprocess.STDOUT)
         endpoint = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + START_TIMEOUT
-        while process.poll() is None and time.monotonic() < deadline and not _answers(endpoint + PROBE):
+        while process.poll() is None and time.monotonic() < deadline and not answers(endpoint + PROBE):
             time.sleep(0.1)
-        if process.poll() is None and _answers(endpoint + PROBE):
+        if process.poll() is None and answers(endpoint + PROBE):
             break
-        _stop(process)
+        stop(process)
     else:
         log = Path(log_path).read_text(errors="replace")[-3000:]
         raise S3ServerError(f"moto's server did not start:\n{log}")
     try:
         yield S3Server(process, endpoint, log_path)
     finally:
-        _stop(process)
+        stop(process)
         with contextlib.suppress(OSError):
             os.unlink(log_path)
             os.rmdir(log_dir)

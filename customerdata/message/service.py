@@ -150,10 +150,6 @@ def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset
     return Prepared(query), Prepared(count)
 
 
-def _rows(statement, parameters):
-    return db.session.connection().execute(statement, parameters)
-
-
 def list_entries(owner_id, customer_id=None, key=None, search="", ordering=None, page=None):
     if customer_id is not None and not _valid_id(customer_id):
         return [], (0 if page else None)
@@ -348,8 +344,8 @@ def iter_entries_for_export(owner_id, batch_size=500):
     """Every entry of an owner, oldest first, fetched in batches so memory stays flat."""
     last_id = 0
     while True:
-        rows = _rows(ENTRIES.where(_entry.c.id > last_id).order_by(_entry.c.id).limit(batch_size),
-                     {"owner": owner_id}).all()
+        rows = db.session.execute(ENTRIES.where(_entry.c.id > last_id).order_by(_entry.c.id).limit(batch_size),
+                                  {"owner": owner_id}).all()
         if not rows:
             return
         yield from rows
