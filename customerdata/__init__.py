@@ -4,6 +4,7 @@ from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config
+from .form_limits import FormLimitedRequest
 from .openapi import register_openapi
 
 
@@ -12,6 +13,7 @@ def create_app(config_overrides=None):
     overrides = dict(config_overrides or {})
     app = Flask(__name__, instance_path=config.instance_path(overrides), static_folder=None)
     app.session_interface = NoCookieSession()
+    app.request_class = FormLimitedRequest
     config.load(app, overrides)
     register_json(app)
     register_logging(app)

@@ -85,8 +85,10 @@ def load(app, overrides):
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # a server restart or a dropped connection must not fail the next request; a file cannot drop
         app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
-    # Flask 3.1 caps non-file form fields at 500 kB; a form `value` may be as long as a JSON one.
-    app.config.setdefault("MAX_FORM_MEMORY_SIZE", app.config["MAX_VALUE_LENGTH"] * 4 + 64 * 1024)
+    # Flask 3.1 caps non-file form fields at 500 kB; a form `value` may be as long as a JSON one
+    # (up to 4 bytes a character in UTF-8), so that its own limit answers with the contract's 400.
+    if "MAX_FORM_MEMORY_SIZE" not in overrides:
+        app.config["MAX_FORM_MEMORY_SIZE"] = app.config["MAX_VALUE_LENGTH"] * 4 + 64 * 1024
     _check_storage(app.config)
     missing = [name for name in ("SECRET_KEY", "JWT_SECRET_KEY") if not app.config.get(name)]
     if missing:

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import request_id
 from .extensions import db
+from .form_limits import FormLimitExceeded
 
 log = logging.getLogger("customerdata.errors")
 
@@ -130,6 +131,8 @@ def register_error_handlers(app):
             detail = f'Method "{request.method}" not allowed.'
         elif error.code == 429:
             detail = f"Request was throttled: the limit is {error.description}. Try again later."
+        elif isinstance(error, FormLimitExceeded):
+            detail = error.description
         elif error.code == 413:
             limit = app.config["MAX_CONTENT_LENGTH"]
             detail = f"Request body is larger than the limit of {limit} bytes ({limit / 1048576:g} MiB)."

@@ -80,19 +80,19 @@ class Page:
 def paging_headers(page, total):
     """X-Total-Count and a Link header with next/prev URLs for the current request."""
     headers = {"X-Total-Count": str(total)}
-    if page.limit is None:
-        return headers
     links = []
-    if page.offset + page.limit < total:
-        links.append(f'<{_with_offset(page.offset + page.limit)}>; rel="next"')
+    if page.limit is not None and page.offset + page.limit < total:
+        links.append(f'<{_paged_url(page.offset + page.limit, page.limit)}>; rel="next"')
     if page.offset > 0:
-        links.append(f'<{_with_offset(max(page.offset - page.limit, 0))}>; rel="prev"')
+        # without a limit this page runs to the end, and the one before it is everything above it
+        limit = page.limit if page.limit is not None else page.offset
+        links.append(f'<{_paged_url(max(page.offset - limit, 0), limit)}>; rel="prev"')
     if links:
         headers["Link"] = ", ".join(links)
     return headers
 
 
-def _with_offset(offset):
+def _paged_url(offset, limit):
     args = request.args.to_dict(flat=False)
-    args["offset"] = [str(offset)]
+    args["offset"], args["limit"] = [str(offset)], [str(limit)]
     return f"{request.base_url}?{urlencode(args, doseq=True)}"

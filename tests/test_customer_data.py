@@ -612,3 +612,17 @@ def test_ids_are_never_reused(client, alice, create):
     first = create(key="a")
     client.delete(entry_url(first["id"]), headers=alice.headers)
     assert create(key="b")["id"] > first["id"]
+
+
+def test_offset_alone_links_to_the_page_before(client, alice, create):
+    for i in range(5):
+        create(key=f"k{i}")
+    response = client.get(f"{ENTRIES}?offset=2&ordering=key", headers=alice.headers)
+    assert [e["key"] for e in response.get_json()] == ["k2", "k3", "k4"]
+    assert response.headers["X-Total-Count"] == "5"
+    assert response.headers["Link"] == (
+        f'<http://localhost{ENTRIES}?offset=0&ordering=key&limit=2>; rel="prev"')
+    before = client.get(response.headers["Link"][1:].split(">")[0].removeprefix("http://localhost"),
+                        headers=alice.headers)
+    assert [e["key"] for e in before.get_json()] == ["k0", "k1"]
+    assert "Link" not in client.get(f"{ENTRIES}?offset=0", headers=alice.headers).headers
