@@ -10,7 +10,8 @@ from flask.cli import AppGroup
 from .accounts import service as accounts
 from .auth import issue_tokens
 from .errors import ServiceError
-from .message import service as message
+from .message import customers as customer_records
+from .message import entries
 from .models import CUSTOMER_SOURCES
 
 users = AppGroup("users", help="Manage user accounts.")
@@ -91,7 +92,7 @@ def create_customer(owner, **fields):
 
     owner_id = _user_or_fail(owner).id
     args = _validated(CustomerCreateSchema(), {k: v for k, v in fields.items() if v is not None})
-    customer = message.create_customer(owner_id, **args)
+    customer = customer_records.create_customer(owner_id, **args)
     click.echo(f"Created customer {customer.id}: {customer.display_name}")
 
 
@@ -199,9 +200,9 @@ def export_customer_data(owner, fmt, output):
 
     owner_id = _user_or_fail(owner).id
     dump = row_dumper(CustomerDataSchema(only=EXPORT_FIELDS))
-    total = message.count_entries(owner_id)
+    total = entries.count_entries(owner_id)
     with click.open_file(output or "-", "w", encoding="utf-8") as out:
-        _write_export(out, fmt, dump, message.iter_entries_for_export(owner_id), total, show_progress=bool(output))
+        _write_export(out, fmt, dump, entries.iter_entries_for_export(owner_id), total, show_progress=bool(output))
     if output:
         click.echo(f"Exported {total} entr{'y' if total == 1 else 'ies'} of {owner} to {output}.", err=True)
 

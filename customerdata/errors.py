@@ -58,6 +58,21 @@ class DetailError(ServiceError):
         return {"detail": self.detail}
 
 
+class ExistingValuesConflict(ServiceError):
+    """A definition that existing values do not fit: 409 with the report of the offending ones."""
+
+    status = 409
+
+    def __init__(self, report):
+        super().__init__(report)
+        self.report = report
+
+    def body(self):
+        count = self.report["invalid_count"]
+        detail = f"{count} existing value{'s do' if count != 1 else ' does'} not fit this definition."
+        return {"detail": detail, "invalid_count": count, "invalid": self.report["invalid"]}
+
+
 class ParseError(DetailError):
     status = 400
 

@@ -219,3 +219,134 @@ def _is_empty(stream):
     empty = not stream.read(1)
     stream.seek(position)
     return empty
+
+
+def at_least(minimum):
+    return ma.validate.Range(min=minimum, error=f"Ensure this value is greater than or equal to {minimum}.")
+
+
+def between(minimum, maximum):
+    return ma.validate.Range(minimum, maximum, error=f"Ensure this value is between {minimum} and {maximum}.")
+
+
+class Bound(fields.Field):
+    """A min or max of a typed key: a number, or a string in the type's format (parsed by the service,
+    which knows the type)."""
+
+    default_error_messages = {**BASE_MESSAGES, "invalid": "Enter a number or a string in the key type's format."}
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_none=True, **kwargs)
+        self.metadata.setdefault("type", ["number", "string"])  # apispec adds null
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self.make_error("invalid")
+        text = value.strip() if isinstance(value, str) else repr(value)
+        return text or None
+
+
+class ChoiceList(fields.Field):
+    """The choices of a choice key: [{"value": ..., "label": ...}] (or plain strings), 1 to 500."""
+
+    default_error_messages = {
+        **BASE_MESSAGES,
+        "not_a_list": 'Expected a list of items but got type "{input_type}".',
+        "too_short": "Ensure this field has at least 1 elements.",
+        "too_long": "Ensure this field has no more than {max_items} elements.",
+        "invalid_item": 'Each choice is an object {{"value": ..., "label": ...}} or a string.',
+        "blank": "This field may not be blank.",
+        "value_too_long": "Ensure this field has no more than 100 characters.",
+        "label_too_long": "Ensure each label has no more than 100 characters.",
+        "comma": "Choice values may not contain commas.",
+        "repeated": "Choice values must be unique regardless of case.",
+        "null_characters": NULL_CHARACTERS,
+    }
+    MAX_ITEMS = 500
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_none=True, **kwargs)
+        self.metadata.setdefault("type", "array")
+        self.metadata.setdefault("items", {"oneOf": [
+            {"type": "string"},
+            {"type": "object", "properties": {"value": {"type": "string"}, "label": {"type": "string"}},
+             "required": ["value"]}]})
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list):
+            raise self.make_error("not_a_list", input_type=type(value).__name__)
+        if not value:
+            raise self.make_error("too_short")
+        if len(value) > self.MAX_ITEMS:
+            raise self.make_error("too_long", max_items=self.MAX_ITEMS)
+        choices, seen = [], set()
+        for item in value:
+            raw_value, raw_label = (item, None) if isinstance(item, str) else (
+                (item.get("value"), item.get("label")) if isinstance(item, dict) else (None, None))
+            if not isinstance(raw_value, str) or not isinstance(raw_label, (str, type(None))):
+                raise self.make_error("invalid_item")
+            choice_value, label = raw_value.strip(), (raw_label or "").strip()
+            if "\x00" in choice_value or "\x00" in label:
+                raise self.make_error("null_characters")
+            if not choice_value:
+                raise self.make_error("blank")
+            if len(choice_value) > 100:
+                raise self.make_error("value_too_long")
+            if len(label) > 100:
+                raise self.make_error("label_too_long")
+            if "," in choice_value:
+                raise self.make_error("comma")
+            if choice_value.casefold() in seen:
+                raise self.make_error("repeated")
+            seen.add(choice_value.casefold())
+            choices.append({"value": choice_value, "label": label or choice_value})
+        return choices
+
+
+class Region(fields.Field):
+    """An ISO 3166 alpha-2 region that phone numbers know, stored upper-case."""
+
+    default_error_messages = {**BASE_MESSAGES, "invalid_region": '"{input}" is not a valid region.'}
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_none=True, **kwargs)
+        self.metadata.setdefault("type", "string")
+        self.metadata.setdefault("pattern", "^[A-Za-z]{2}$")
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        import phonenumbers
+
+        region = value.strip().upper() if isinstance(value, str) else None
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise self.make_error("invalid_region", input=value)
+        return region
+
+
+class ExtensionList(fields.Field):
+    """File extensions a file key takes: stored lower-case, without the dot, each once."""
+
+    default_error_messages = {
+        **BASE_MESSAGES,
+        "not_a_list": 'Expected a list of items but got type "{input_type}".',
+        "empty": "This list may not be empty.",
+        "invalid_item": "Each extension is a string of 1 to 20 letters or digits, such as \"pdf\".",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_none=True, **kwargs)
+        self.metadata.setdefault("type", "array")
+        self.metadata.setdefault("items", {"type": "string"})
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, list):
+            raise self.make_error("not_a_list", input_type=type(value).__name__)
+        if not value:
+            raise self.make_error("empty")
+        extensions = []
+        for item in value:
+            extension = item.strip().removeprefix(".").lower() if isinstance(item, str) else ""
+            if not 0 < len(extension) <= 20 or "\x00" in extension or "." in extension or "/" in extension:
+                raise self.make_error("invalid_item")
+            if extension not in extensions:
+                extensions.append(extension)
+        return extensions

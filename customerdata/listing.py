@@ -23,11 +23,16 @@ def search_terms(search):
 LIKE_ESCAPE = "/"
 
 
-def like_pattern(term):
-    """A LIKE pattern finding `term` anywhere, with %, _ and the escape character taken literally."""
+def like_literal(text):
+    """`text` in a LIKE pattern, with %, _ and the escape character taken literally."""
     for special in (LIKE_ESCAPE, "%", "_"):
-        term = term.replace(special, LIKE_ESCAPE + special)
-    return f"%{term}%"
+        text = text.replace(special, LIKE_ESCAPE + special)
+    return text
+
+
+def like_pattern(term):
+    """A LIKE pattern finding `term` anywhere."""
+    return f"%{like_literal(term)}%"
 
 
 class Ordering(Text):

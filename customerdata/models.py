@@ -1,7 +1,9 @@
 """SQLAlchemy models. Times are naive UTC on every database."""
 from datetime import UTC, datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+import hashlib
+
+from sqlalchemy import JSON, BigInteger, Double, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
@@ -14,6 +16,11 @@ def utcnow():
 def same_as_created(context):
     """Insert default for updated_at: the very instant written to created_at."""
     return context.get_current_parameters()["created_at"]
+
+
+def hash_of_value(context):
+    """Insert default for value_hash, so every way of adding a row keeps it (the typed write sets it too)."""
+    return hashlib.sha256(context.get_current_parameters()["value"].encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def fold(text):
@@ -91,13 +98,26 @@ class CustomerData(db.Model):
     # stored path relative to the storage root (customer_data/YYYY/MM/DD/name), and the client's name
     file: Mapped[str | None] = mapped_column(String(500))
     file_name: Mapped[str | None] = mapped_column(String(255))
+    file_size: Mapped[int | None] = mapped_column(BigInteger)
     # folded key and value, one per line, so a search term never spans the two
     search_text: Mapped[str] = mapped_column(Text, default="")
+    # the typed form of the value under its key's definition (message/value_types.py): numbers,
+    # booleans and choice positions in `number`, dates and times (UTC) in `instant`
+    number: Mapped[float | None] = mapped_column(Double)
+    instant: Mapped[datetime | None]
+    # SHA-256 of the value: equality of values up to 1 MiB through an index any of them fits;
+    # `unique_hash` holds it only under a `unique` definition, where the database refuses a repeat
+    value_hash: Mapped[str] = mapped_column(String(64), default=hash_of_value)
+    unique_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=same_as_created)
 
     __table_args__ = (
         UniqueConstraint("customer_id", "user_id", "key"),
+        UniqueConstraint("user_id", "key", "unique_hash"),
+        Index("ix_customer_data_user_key_value_hash", "user_id", "key", "value_hash"),
+        Index("ix_customer_data_user_key_number", "user_id", "key", "number"),
+        Index("ix_customer_data_user_key_instant", "user_id", "key", "instant"),
         Index("ix_customer_data_user_created", "user_id", "created_at", "id"),
         # one customer's entries, newest first: both equalities lead, so no database prefers
         # scanning all of the owner's entries (which it did with a customer-first index)
@@ -108,6 +128,40 @@ class CustomerData(db.Model):
     @staticmethod
     def search_text_for(key, value):
         return f"{fold(key)}\n{fold(value)}"
+
+
+DATA_KEY_TYPES = ("text", "integer", "decimal", "boolean", "date", "datetime", "email", "url", "phone", "choice",
+                  "multi_choice", "file")
+
+
+class DataKey(db.Model):
+    """A user's definition of one key: its type and constraints (message/value_types.py)."""
+
+    __tablename__ = "data_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    type: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    position: Mapped[int] = mapped_column(default=0)
+    archived: Mapped[bool] = mapped_column(default=False)
+    # bounds in the canonical text of the type (numbers, dates, times)
+    min: Mapped[str | None] = mapped_column(String(40))
+    max: Mapped[str | None] = mapped_column(String(40))
+    min_length: Mapped[int | None]
+    max_length: Mapped[int | None]
+    pattern: Mapped[str | None] = mapped_column(String(500))
+    choices: Mapped[list | None] = mapped_column(JSON)  # [{"value": ..., "label": ...}]
+    region: Mapped[str | None] = mapped_column(String(2))
+    max_size: Mapped[int | None] = mapped_column(BigInteger)
+    extensions: Mapped[list | None] = mapped_column(JSON)
+    unique: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=same_as_created)
+
+    __table_args__ = (UniqueConstraint("user_id", "key"), {"sqlite_autoincrement": True})
 
 
 class RevokedToken(db.Model):

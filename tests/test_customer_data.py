@@ -262,10 +262,10 @@ def test_ordering(client, alice, create):
     assert keys("created_at") == ["b", "c", "a"]
     assert keys("-created_at") == ["a", "c", "b"]
     assert keys("-updated_at,key") == ["a", "c", "b"]
-    response = client.get(f"{ENTRIES}?ordering=value", headers=alice.headers)
+    response = client.get(f"{ENTRIES}?ordering=file", headers=alice.headers)
     assert response.status_code == 400
     assert list(response.get_json()) == ["ordering"]
-    assert "key, created_at, updated_at" in response.get_json()["ordering"][0]
+    assert "key, created_at, updated_at, value" in response.get_json()["ordering"][0]
 
 
 def test_search_every_term_in_key_or_value(client, alice, create):
@@ -495,10 +495,10 @@ def test_failed_write_leaves_no_file(client, alice, create, app, monkeypatch, da
 @pytest.fixture
 def read_stale(monkeypatch):
     """The update's first read of the entry sees an older value, as if another request wrote since."""
-    from customerdata.message import service
+    from customerdata.message import entries
 
-    read = service.get_entry
-    monkeypatch.setattr(service, "get_entry", lambda owner, entry: read(owner, entry)._replace(value="stale"))
+    read = entries.get_entry
+    monkeypatch.setattr(entries, "get_entry", lambda owner, entry: read(owner, entry)._replace(value="stale"))
 
 
 def test_an_entry_changed_since_it_was_read_is_updated_from_a_fresh_read(client, alice, create, monkeypatch,

@@ -97,10 +97,10 @@ def test_export_json_to_stdout(runner, entries, alice):
 
 
 def test_export_csv_to_a_file_in_batches(runner, entries, tmp_path, monkeypatch):
-    from customerdata.message import service
+    from customerdata.message import entries as entry_records
 
-    original = service.iter_entries_for_export
-    monkeypatch.setattr(service, "iter_entries_for_export", lambda owner: original(owner, batch_size=2))
+    original = entry_records.iter_entries_for_export
+    monkeypatch.setattr(entry_records, "iter_entries_for_export", lambda owner: original(owner, batch_size=2))
     target = tmp_path / "export.csv"
     result = runner.invoke(args=["customer-data", "export", "--owner", "alice", "--format", "csv",
                                  "--output", str(target)])

@@ -16,13 +16,13 @@ def test_upgrade_builds_the_schema_of_the_models(app):
                 diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
                                         db.metadata)
             assert diff == []
-            assert {"users", "customers", "customer_data", "revoked_tokens"} <= set(
+            assert {"users", "customers", "customer_data", "data_keys", "revoked_tokens"} <= set(
                 inspect(db.engine).get_table_names())
             if db.engine.dialect.name == "sqlite":  # compare_metadata does not see AUTOINCREMENT
                 with db.engine.connect() as connection:
                     tables = connection.exec_driver_sql(
                         "SELECT name FROM sqlite_master WHERE sql LIKE '%AUTOINCREMENT%'").scalars().all()
-                assert set(tables) == {"users", "customers", "customer_data"}
+                assert set(tables) == {"users", "customers", "customer_data", "data_keys"}
         finally:
             downgrade(revision="base")
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}

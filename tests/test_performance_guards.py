@@ -91,24 +91,33 @@ def test_list_costs_the_same_statements_for_1_10_and_1000_entries(app, client, a
     assert counts == {1: expected, 10: expected, 1000: expected}, counts
 
 
-def test_writes_hold_no_transaction_open_across_statements(app, client, alice):
-    """A create is its INSERT and an update its conditional UPDATE, each atomic on its own: no
-    BEGIN ... COMMIT around them, so SQLite's write lock is held only while that statement runs."""
+def test_a_write_is_one_short_transaction_of_constant_statements(app, client, alice):
+    """A create or update reads its key's definition and writes in one transaction (so a definition
+    change cannot slip in between), and nothing else: the statements are the same whatever the
+    data, and on PostgreSQL the key's shared advisory lock comes first."""
     with app.app_context():
         customer = Customer(user_id=alice.id, first_name="Ann")
         customer.index_for_search()
         db.session.add(customer)
         db.session.commit()
         customer_id = customer.id
+        postgresql = db.engine.dialect.name == "postgresql"
+    begin = ["BEGIN", "SELECT"] if postgresql else ["BEGIN"]  # PostgreSQL: and the key's advisory lock
+
+    def words(statements):
+        return [sql.split()[0] for sql in statements]
+
     created, statements = count_statements(app, client, "/api/message/customer-data/", alice.headers, "POST",
                                            json={"customer": customer_id, "key": "k", "value": "v"})
-    # the token check, the customer's name, the insert
-    assert [sql.split()[0] for sql in statements] == ["SELECT", "SELECT", "INSERT"], statements
-    for body in ({"value": "w"}, {"key": "renamed"}):
+    # the token check, the customer's name; then the definition and the insert
+    assert words(statements) == ["SELECT", "SELECT", *begin, "SELECT", "INSERT", "COMMIT"], statements
+    for body, old_definition in (({"value": "w"}, []), ({"key": "renamed"}, ["SELECT"])):
         _, statements = count_statements(app, client, f"/api/message/customer-data/{created['id']}/",
                                          alice.headers, "PUT", json=body)
-        # the token check, the entry, its update while it still holds what was read
-        assert [sql.split()[0] for sql in statements] == ["SELECT", "SELECT", "UPDATE"], statements
+        # the token check, the entry; then the definition, the entry locked, (on a rename the old
+        # key's definition), the update
+        assert words(statements) == ["SELECT", "SELECT", *begin, "SELECT", "SELECT", *old_definition, "UPDATE",
+                                     "COMMIT"], statements
 
 
 def _worker_peak_rss_kb(master_pid):

@@ -1,8 +1,9 @@
 """The fast list path must answer exactly what the marshmallow schemas describe."""
 import io
 
+from customerdata.message import customers as customer_records
+from customerdata.message import entries
 from customerdata.message.schemas import CustomerDataSchema, CustomerSchema
-from customerdata.message import service
 from customerdata.serialization import row_dumper
 
 
@@ -14,8 +15,8 @@ def test_row_dumper_equals_schema_dump(app, client, alice):
     client.post("/api/message/customer-data/", headers=alice.headers,
                 data={"customer": str(customer), "key": "f", "file": (io.BytesIO(b"x"), "f.txt")})
     with app.test_request_context():
-        rows, _ = service.list_entries(alice.id)
-        customers, _ = service.list_customers(alice.id)
+        rows, _ = entries.list_entries(alice.id)
+        customers, _ = customer_records.list_customers(alice.id)
         assert len(rows) == 2
         for schema, items in ((CustomerDataSchema(), rows), (CustomerSchema(), customers)):
             fast = row_dumper(schema)(items)

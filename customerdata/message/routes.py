@@ -5,7 +5,7 @@ from ..listing import Page, paging_headers
 from ..openapi import responds
 from ..parsing import looked_up_first, use_args
 from ..serialization import item_dumper, row_dumper
-from . import service
+from . import customers, entries
 from .schemas import (
     BulkDeletedSchema,
     BulkDeleteSchema,
@@ -42,7 +42,8 @@ def _listed(dump, rows, total, page):
 @use_args(CustomerListArgsSchema(), location="query")
 def list_customers(args):
     page = Page.from_args(args)
-    rows, total = service.list_customers(current_user_id(), args["search"], args.get("ordering"), page)
+    rows, total = customers.list_customers(current_user_id(), args["search"], args.get("ordering"), page,
+                                           args["conditions"])
     return _listed(dump_customers, rows, total, page)
 
 
@@ -50,27 +51,27 @@ def list_customers(args):
 @responds(201, CustomerSchema)
 @use_args(CustomerCreateSchema(), location="json")
 def create_customer(args):
-    return customer_schema.dump(service.create_customer(current_user_id(), **args)), 201
+    return customer_schema.dump(customers.create_customer(current_user_id(), **args)), 201
 
 
 @bp.get("/customers/<int:customer_id>/")
 @responds(200, CustomerSchema)
 def get_customer(customer_id):
-    return customer_schema.dump(service.get_customer(current_user_id(), customer_id))
+    return customer_schema.dump(customers.get_customer(current_user_id(), customer_id))
 
 
 @bp.route("/customers/<int:customer_id>/", methods=["PUT", "PATCH"])
 @responds(200, CustomerSchema)
-@looked_up_first(service.get_customer, "customer_id")
+@looked_up_first(customers.get_customer, "customer_id")
 @use_args(CustomerUpdateSchema(), location="json")
 def update_customer(args, customer_id):
-    return customer_schema.dump(service.update_customer(current_user_id(), customer_id, args))
+    return customer_schema.dump(customers.update_customer(current_user_id(), customer_id, args))
 
 
 @bp.delete("/customers/<int:customer_id>/")
 @responds(200, CustomerDeletedSchema)
 def delete_customer(customer_id):
-    count = service.delete_customer(current_user_id(), customer_id)
+    count = customers.delete_customer(current_user_id(), customer_id)
     return CustomerDeletedSchema().dump({
         "message": f"Customer {customer_id} deleted successfully",
         "deleted_id": customer_id,
@@ -90,8 +91,8 @@ dump_entry = item_dumper(entry_schema)
 @use_args(CustomerDataListArgsSchema(), location="query")
 def list_entries(args):
     page = Page.from_args(args)
-    rows, total = service.list_entries(current_user_id(), args.get("customer"), args.get("key"), args["search"],
-                                       args.get("ordering"), page)
+    rows, total = entries.list_entries(current_user_id(), args.get("customer"), args.get("key"), args["search"],
+                                       args.get("ordering"), page, args["value_lookups"])
     return _listed(dump_entries, rows, total, page)
 
 
@@ -99,28 +100,28 @@ def list_entries(args):
 @responds(201, CustomerDataSchema)
 @use_args(CustomerDataCreateSchema(), location="body")
 def create_entry(args):
-    entry = service.create_entry(current_user_id(), args["customer"], args["key"], args["value"], args["file"])
+    entry = entries.create_entry(current_user_id(), args["customer"], args["key"], args["value"], args["file"])
     return dump_entry(entry), 201
 
 
 @bp.get("/customer-data/<int:entry_id>/")
 @responds(200, CustomerDataSchema)
 def get_entry(entry_id):
-    return dump_entry(service.get_entry(current_user_id(), entry_id))
+    return dump_entry(entries.get_entry(current_user_id(), entry_id))
 
 
 @bp.route("/customer-data/<int:entry_id>/", methods=["PUT", "PATCH"])
 @responds(200, CustomerDataSchema)
-@looked_up_first(service.get_entry, "entry_id")
+@looked_up_first(entries.get_entry, "entry_id")
 @use_args(CustomerDataUpdateSchema(), location="body")
 def update_entry(args, entry_id):
-    return dump_entry(service.update_entry(current_user_id(), entry_id, **args))
+    return dump_entry(entries.update_entry(current_user_id(), entry_id, **args))
 
 
 @bp.delete("/customer-data/<int:entry_id>/")
 @responds(200, CustomerDataDeletedSchema)
 def delete_entry(entry_id):
-    key = service.delete_entry(current_user_id(), entry_id)
+    key = entries.delete_entry(current_user_id(), entry_id)
     return CustomerDataDeletedSchema().dump({"message": f"Customer data '{key}' deleted successfully",
                                              "deleted_key": key})
 
@@ -130,8 +131,8 @@ def delete_entry(entry_id):
 @use_args(CustomerEntriesArgsSchema(), location="query")
 def list_customer_entries(args, customer_id):
     page = Page.from_args(args)
-    rows, total = service.list_customer_entries(current_user_id(), customer_id, args["search"],
-                                                args.get("ordering"), page)
+    rows, total = entries.list_customer_entries(current_user_id(), customer_id, args.get("key"), args["search"],
+                                                args.get("ordering"), page, args["value_lookups"])
     return _listed(dump_entries, rows, total, page)
 
 
@@ -139,6 +140,6 @@ def list_customer_entries(args, customer_id):
 @responds(200, BulkDeletedSchema)
 @use_args(BulkDeleteSchema(), location="json")
 def bulk_delete_entries(args):
-    count = service.bulk_delete_entries(current_user_id(), args["data_ids"])
+    count = entries.bulk_delete_entries(current_user_id(), args["data_ids"])
     return BulkDeletedSchema().dump({"message": f"Successfully deleted {count} customer data item(s)",
                                      "deleted_count": count})

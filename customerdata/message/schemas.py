@@ -1,6 +1,7 @@
 """Shapes of the message API: customers and their data entries, by direction and use."""
+import marshmallow as ma
 from flask import current_app
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, post_load, pre_load, validates_schema
 
 from ..fields import (
     Boolean,
@@ -17,6 +18,7 @@ from ..fields import (
 from ..listing import ListArgsSchema, Ordering
 from ..models import CUSTOMER_SOURCES, display_name
 from ..storage import get_storage, media_url_path
+from .value_types import LOOKUPS, ValueLookup
 
 
 class CustomerSchema(Schema):
@@ -52,8 +54,74 @@ class CustomerCreateSchema(CustomerUpdateSchema):
     source = Choice(CUSTOMER_SOURCES, load_default="unknown")
 
 
+MAX_DATA_CONDITIONS = 10
+DATA_PREFIX = "data."
+
+
+class CustomerOrdering(Ordering):
+    """The customer fields, and `data.<key>`: customers by the typed value of one of their keys."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = Text._deserialize(self, value, attr, data, **kwargs)
+        if not text:
+            return None
+        parsed = []
+        for part in text.split(","):
+            part = part.strip()
+            name = part.removeprefix("-")
+            if not (name in self.allowed or (name.startswith(DATA_PREFIX) and name[len(DATA_PREFIX):].strip())):
+                raise self.make_error("unknown", value=part, allowed=", ".join((*self.allowed, "data.<key>")))
+            parsed.append((name, part.startswith("-")))
+        return parsed
+
+
+def data_condition(param, raw):
+    """A segment condition from a `data.<key>[__<lookup>]` parameter: the name splits at its last
+    `__` only when a lookup name follows, so `data.a__b` is the key `a__b`."""
+    name = param[len(DATA_PREFIX):]
+    key, separator, lookup = name.rpartition("__")
+    if not separator or lookup not in (*LOOKUPS, "exists"):
+        key, lookup = name, "eq"
+    return ValueLookup(key, lookup, raw, param)
+
+
 class CustomerListArgsSchema(ListArgsSchema):
-    ordering = Ordering(("created_at", "updated_at", "first_name", "last_name", "username"))
+    ordering = CustomerOrdering(("created_at", "updated_at", "first_name", "last_name", "username"))
+    conditions = fields.Raw(load_default=(), metadata={"parameter": {
+        "in": "query", "name": "data", "style": "form", "explode": True,
+        "description": "Segment conditions on the customers' data, ANDed (at most 10): `data.<key>=<v>`, "
+                       "`data.<key>__<lookup>=<v>` with the lookups of the entry lists (`eq`, `ne`, `gt`, `gte`, "
+                       "`lt`, `lte`, `in`, `contains`), typed by the key's definition, and "
+                       "`data.<key>__exists=true|false`.",
+        "schema": {"type": "object", "propertyNames": {"pattern": r"^data\..+"},
+                   "additionalProperties": {"type": "string"}}}})
+
+    @pre_load
+    def gather_data_conditions(self, data, **kwargs):
+        """`data.` parameters have names of the client's choosing: gathered here, each checked."""
+        raw = getattr(data, "data", data)  # webargs' proxy over the request's MultiDict
+        loaded = {name: data[name] for name in self.fields if name != "conditions" and name in data}
+        conditions, errors, seen = [], {}, set()
+        for param in dict.fromkeys(raw.keys()):
+            if not param.startswith(DATA_PREFIX):
+                continue
+            values = raw.getlist(param) if hasattr(raw, "getlist") else [raw[param]]
+            condition = data_condition(param, values[-1])
+            if not condition.key.strip():
+                errors[param] = ["This field may not be blank."]
+            elif "\x00" in param or "\x00" in condition.raw:
+                errors[param] = ["Null characters are not allowed."]
+            elif len(values) > 1 or (condition.key, condition.lookup) in seen:
+                errors[param] = ["This condition is given more than once."]
+            seen.add((condition.key, condition.lookup))
+            conditions.append(condition)
+        if len(conditions) > MAX_DATA_CONDITIONS:
+            errors.setdefault("non_field_errors", []).append(
+                f"At most {MAX_DATA_CONDITIONS} data. conditions are allowed.")
+        if errors:
+            raise ma.ValidationError(errors)
+        loaded["conditions"] = conditions
+        return loaded
 
 
 class CustomerDeletedSchema(Schema):
@@ -103,17 +171,47 @@ class CustomerDataCreateSchema(InputSchema):
     file = Upload(load_default=None)
 
 
-ENTRY_ORDERING = ("key", "created_at", "updated_at")
+ENTRY_ORDERING = ("key", "created_at", "updated_at", "value")
+VALUE_PARAMETERS = {"value": "eq", **{f"value__{lookup}": lookup for lookup in LOOKUPS if lookup != "eq"}}
+VALUE_DESCRIPTIONS = {
+    "eq": "Entries of `key` whose value equals this one (normalised as a write of the key's type).",
+    "ne": "Entries of `key` whose value differs from this one.",
+    "gt": "Greater than: numbers, dates and times of `key` (integer, decimal, date, datetime keys).",
+    "gte": "Greater than or equal (integer, decimal, date, datetime keys).",
+    "lt": "Less than (integer, decimal, date, datetime keys).",
+    "lte": "Less than or equal (integer, decimal, date, datetime keys).",
+    "in": "One of a comma-separated list (at most 100), each normalised as for `value`.",
+    "contains": "Case-insensitive substring (text, email, url, phone keys); for multi_choice keys, "
+                "holds every listed choice.",
+}
 
 
-class CustomerDataListArgsSchema(ListArgsSchema):
-    customer = Integer()
+class EntryListArgsSchema(ListArgsSchema):
+    """What both entry lists take: `key`, typed `value` lookups on it, ordering (`value` typed by `key`)."""
+
     key = Text(trim=False, allow_blank=True)  # exact match; a Text refuses what no key can be (NUL)
     ordering = Ordering(ENTRY_ORDERING)
+    locals().update({name: Text(trim=False, allow_blank=True, metadata={"description": VALUE_DESCRIPTIONS[lookup]})
+                     for name, lookup in VALUE_PARAMETERS.items()})
+
+    @validates_schema
+    def value_needs_a_key(self, data, **kwargs):
+        if "key" not in data and any(name in data for name in VALUE_PARAMETERS):
+            raise ma.ValidationError({"key": ["Filtering on value needs a key."]})
+
+    @post_load
+    def gather_value_lookups(self, data, **kwargs):
+        data["value_lookups"] = [ValueLookup(data.get("key"), lookup, data.pop(name), name)
+                                 for name, lookup in VALUE_PARAMETERS.items() if name in data]
+        return data
 
 
-class CustomerEntriesArgsSchema(ListArgsSchema):
-    ordering = Ordering(ENTRY_ORDERING)
+class CustomerDataListArgsSchema(EntryListArgsSchema):
+    customer = Integer()
+
+
+class CustomerEntriesArgsSchema(EntryListArgsSchema):
+    pass
 
 
 class BulkDeleteSchema(InputSchema):

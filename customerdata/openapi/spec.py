@@ -73,6 +73,15 @@ SCHEMAS = {
                     "additionalProperties": {"type": "array", "items": {"type": "string"}},
                     "description": "Messages by field name; `non_field_errors` for the body as a whole.",
                     "example": {"key": ["This field is required."]}},
+    "ExistingValuesConflict": {
+        "type": "object", "required": ["detail", "invalid_count", "invalid"],
+        "properties": {"detail": {"type": "string"}, "invalid_count": {"type": "integer", "minimum": 1},
+                       "invalid": {"type": "array", "maxItems": 20, "items": {
+                           "type": "object", "properties": {
+                               "id": {"type": "integer"}, "customer": {"type": "integer"},
+                               "value": {"type": "string", "maxLength": 100},
+                               "errors": {"type": "array", "items": {"type": "string"}}}}}},
+        "description": "The entries (at most 20 listed) whose values the definition refuses."},
     "InvalidInput": {"anyOf": [{"$ref": "#/components/schemas/FieldErrors"},
                                {"$ref": "#/components/schemas/ErrorDetail"}],
                      "description": "Field errors, or a detail (a malformed JSON body)."},
@@ -133,6 +142,8 @@ ERROR_ANSWERS = (
     ErrorAnswer(403, "Forbidden.", "ErrorDetail", when=_never),
     ErrorAnswer(404, "Not found, or not the caller's.", "ErrorDetail",
                 when=lambda route: bool(route.path_parameters)),
+    ErrorAnswer(409, "Existing values of the key do not fit the definition; nothing changed.",
+                "ExistingValuesConflict", when=_never),
     ErrorAnswer(413, "The request body is larger than the limit (`MAX_CONTENT_LENGTH`).", "ErrorDetail",
                 when=lambda route: route.takes_body),
     ErrorAnswer(415, "A body of an unsupported `Content-Type`.", "ErrorDetail",
@@ -327,7 +338,10 @@ class _Builder:
         for argmap, location in route.argmaps:
             schema = _schema_instance(argmap)
             if location in PARAMETER_LOCATIONS:
-                parameters += self.converter.schema2parameters(schema, location=PARAMETER_LOCATIONS[location])
+                for parameter in self.converter.schema2parameters(schema, location=PARAMETER_LOCATIONS[location]):
+                    # a field gathering parameters of the client's naming describes them itself
+                    field = schema.fields.get(parameter["name"])
+                    parameters.append(field.metadata.get("parameter", parameter) if field else parameter)
             elif location in BODY_LOCATIONS:
                 if body is not None:
                     raise TypeError(f"{route.rule}: more than one request body")

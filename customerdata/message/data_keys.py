@@ -1,0 +1,267 @@
+"""Definitions of data keys: their writes, the check of existing values, and the JSON Schema.
+
+A definition change and the entry writes of its key exclude each other (`key_lock`): a change
+waits for the writes in flight and the writes after it read the new definition, so no value
+survives that the definition in force refuses. Creating a definition, or changing its type, a
+constraint, its choices or `unique`, checks every existing value of the key in the same
+transaction and rewrites them to their canonical form, or changes nothing (409).
+"""
+import hashlib
+
+from sqlalchemy import bindparam, delete, func, select, text, update
+
+from ..errors import ExistingValuesConflict, InvalidInput, NotFound
+from ..extensions import db
+from ..models import CustomerData, DataKey, utcnow
+from ..storage import get_storage
+from . import value_types
+from .value_types import CONSTRAINTS, Refused
+
+DEFINITION_NOT_FOUND = "Definition not found."
+MAX_DEFINITIONS = 500
+LISTED_INVALID = 20  # entries a 409 or a dry run lists
+LISTED_VALUE_LENGTH = 100
+# what a change of these fields can make an existing value refused or rewritten
+CHECKED_FIELDS = ("type", *CONSTRAINTS)
+
+
+def key_lock_id(owner_id, key):
+    """A 64-bit advisory lock id of one user's key (PostgreSQL; SQLite serialises writers anyway)."""
+    digest = hashlib.sha256(f"{owner_id}\x00{key}".encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _lock_key(owner_id, key):
+    """Inside the session's transaction: the key's definition and entries are this change's alone."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": key_lock_id(owner_id, key)})
+        # and the owner's row, so that two creations cannot both pass the per-user limit
+        db.session.execute(text("SELECT id FROM users WHERE id = :owner FOR NO KEY UPDATE"), {"owner": owner_id})
+
+
+# Reads
+
+def list_definitions(owner_id, key=None, archived=None):
+    query = select(DataKey).where(DataKey.user_id == owner_id)
+    if key is not None:
+        query = query.where(DataKey.key == key)
+    if archived is not None:
+        query = query.where(DataKey.archived == archived)
+    return db.session.scalars(query.order_by(DataKey.position, DataKey.key, DataKey.id)).all()
+
+
+def get_definition(owner_id, definition_id):
+    definition = db.session.get(DataKey, definition_id) if 0 < definition_id < 2**31 else None
+    if definition is None or definition.user_id != owner_id:
+        raise NotFound(DEFINITION_NOT_FOUND)
+    return definition
+
+
+def definitions_of(owner_id, keys):
+    """{key: definition} of the caller's keys among `keys` (filters and segments)."""
+    if not keys:
+        return {}
+    rows = db.session.scalars(select(DataKey).where(DataKey.user_id == owner_id, DataKey.key.in_(set(keys))))
+    return {row.key: row for row in rows}
+
+
+# Writes
+
+def create_definition(owner_id, fields, dry_run=False):
+    key = fields["key"]
+    _lock_key(owner_id, key)
+    if db.session.scalar(select(func.count()).where(DataKey.user_id == owner_id)) >= MAX_DEFINITIONS:
+        raise _rolled_back(InvalidInput.on("non_field_errors",
+                                           f"A user can have at most {MAX_DEFINITIONS} definitions."))
+    if db.session.scalar(select(DataKey.id).where(DataKey.user_id == owner_id, DataKey.key == key)) is not None:
+        raise _rolled_back(InvalidInput.on("key", "This key already has a definition."))
+    now = utcnow()
+    definition = DataKey(user_id=owner_id, key=key, type=fields["type"], label=fields.get("label") or key,
+                         description=fields.get("description") or "", position=fields.get("position") or 0,
+                         archived=bool(fields.get("archived")), unique=False, created_at=now, updated_at=now)
+    _apply_constraints(definition, fields, type_changed=True)
+    if dry_run:
+        return _dry_run(owner_id, definition)
+    _check_existing(owner_id, definition)
+    db.session.add(definition)
+    db.session.commit()
+    return definition
+
+
+def update_definition(owner_id, definition_id, changes, dry_run=False):
+    definition = get_definition(owner_id, definition_id)
+    if "key" in changes and changes["key"] != definition.key:
+        raise InvalidInput.on("key", "The key of a definition cannot change.")
+    _lock_key(owner_id, definition.key)
+    db.session.refresh(definition)  # as it is now that the key is ours
+    checked = {name: getattr(definition, name) for name in CHECKED_FIELDS}
+    for name in ("label", "description", "position", "archived"):
+        if name in changes:
+            setattr(definition, name, changes[name])
+    if "label" in changes and not changes["label"]:
+        definition.label = definition.key
+    if changes.get("description") is None and "description" in changes:
+        definition.description = ""
+    type_changed = "type" in changes and changes["type"] != definition.type
+    if "type" in changes:
+        definition.type = changes["type"]
+    _apply_constraints(definition, changes, type_changed)
+    if dry_run:
+        return _dry_run(owner_id, definition)
+    if any(getattr(definition, name) != before for name, before in checked.items()):
+        _check_existing(owner_id, definition)
+    definition.updated_at = utcnow()
+    db.session.commit()
+    return definition
+
+
+def _dry_run(owner_id, definition):
+    report = _check_existing(owner_id, definition, write=False)
+    db.session.rollback()
+    return report
+
+
+def delete_definition(owner_id, definition_id):
+    """Delete a definition; its values stay as they are, text from now on."""
+    definition = get_definition(owner_id, definition_id)
+    key = definition.key
+    _lock_key(owner_id, key)
+    db.session.execute(update(CustomerData).where(CustomerData.user_id == owner_id, CustomerData.key == key)
+                       .values(number=None, instant=None, unique_hash=None))
+    db.session.execute(delete(DataKey).where(DataKey.id == definition.id))
+    db.session.commit()
+    return key
+
+
+def _rolled_back(error):
+    db.session.rollback()
+    return error
+
+
+# Constraints
+
+def _apply_constraints(definition, given, type_changed):
+    """Set the constraints given; on a type change drop those the new type does not use."""
+    errors = {}
+    type_name = definition.type
+    for name, types in CONSTRAINTS.items():
+        unset = False if name == "unique" else None
+        if name in given:
+            value = given[name]
+            if value not in (None, False) and type_name not in types:
+                errors[name] = [f'Not used by type "{type_name}".']
+                continue
+            setattr(definition, name, unset if value is None else value)
+        elif type_changed and type_name not in types:
+            setattr(definition, name, unset)
+    for name in ("min", "max"):
+        raw = getattr(definition, name)
+        if raw is None or name in errors:
+            continue
+        try:
+            setattr(definition, name, value_types.parse(type_name, str(raw)).value)
+        except Refused as refused:
+            errors[name] = [refused.message]
+    if not errors.keys() & {"min", "max"} and definition.min is not None and definition.max is not None:
+        if value_types.bound(type_name, definition.max) < value_types.bound(type_name, definition.min):
+            errors["max"] = ["Ensure this value is greater than or equal to min."]
+    if definition.min_length is not None and definition.max_length is not None \
+            and definition.max_length < definition.min_length:
+        errors["max_length"] = ["Ensure this value is greater than or equal to min_length."]
+    if definition.pattern is not None and "pattern" not in errors:
+        message = value_types.pattern_error(definition.pattern)
+        if message:
+            errors["pattern"] = [message]
+    if type_name in CONSTRAINTS["choices"] and not definition.choices and "choices" not in errors:
+        errors["choices"] = ["This field is required."]
+    if errors:
+        db.session.rollback()
+        raise InvalidInput(errors)
+
+
+# Existing values
+
+_entry = CustomerData.__table__
+EXISTING = select(_entry.c.id, _entry.c.customer_id, _entry.c.value, _entry.c.file, _entry.c.file_name,
+                  _entry.c.file_size, _entry.c.number, _entry.c.instant, _entry.c.value_hash,
+                  _entry.c.unique_hash).where(_entry.c.user_id == bindparam("owner"),
+                                              _entry.c.key == bindparam("key")).order_by(_entry.c.id)
+REWRITE = update(_entry).where(_entry.c.id == bindparam("row_id")).values(
+    value=bindparam("new_value"), search_text=bindparam("new_search_text"), number=bindparam("new_number"),
+    instant=bindparam("new_instant"), value_hash=bindparam("new_value_hash"),
+    unique_hash=bindparam("new_unique_hash"))
+
+
+def _check_existing(owner_id, definition, write=True):
+    """Check every value of the key under `definition`; rewrite them (write) or raise the 409.
+
+    Returns the dry run's report: {valid, changed, invalid_count, invalid}.
+    """
+    rows = db.session.execute(EXISTING, {"owner": owner_id, "key": definition.key}).all()
+    if write and definition.unique:
+        db.session.execute(update(_entry).where(_entry.c.user_id == owner_id, _entry.c.key == definition.key)
+                           .values(unique_hash=None))
+    valid = changed = 0
+    invalid = []
+    rewrites = []
+    taken = set()
+    storage = None
+    for row in rows:
+        try:
+            file_name = (row.file_name or row.file.rsplit("/", 1)[-1]) if row.file else None
+            size = row.file_size
+            if row.file and size is None and definition.max_size is not None:
+                storage = storage or get_storage()
+                size = storage.size(row.file)
+            typed = value_types.check(definition, row.value, file_name, size)
+            stored_hash = row.value_hash if typed.value == row.value else value_types.value_hash(typed.value)
+            unique_hash = stored_hash if definition.unique and typed.value else None
+            if unique_hash is not None:
+                if unique_hash in taken:
+                    raise Refused(unique_message(definition.key))
+                taken.add(unique_hash)
+        except Refused as refused:
+            invalid.append({"id": row.id, "customer": row.customer_id, "value": row.value[:LISTED_VALUE_LENGTH],
+                            "errors": [refused.message]})
+            continue
+        valid += 1
+        changed += typed.value != row.value
+        new = (typed.value, typed.number, typed.instant, stored_hash, unique_hash)
+        # under `unique` every row is written after every hash was cleared, so that no row
+        # briefly repeats a hash another row is about to give up
+        if definition.unique or new != (row.value, row.number, row.instant, row.value_hash, row.unique_hash):
+            rewrites.append({"row_id": row.id, "new_value": typed.value,
+                             "new_search_text": CustomerData.search_text_for(definition.key, typed.value),
+                             "new_number": typed.number, "new_instant": typed.instant,
+                             "new_value_hash": stored_hash, "new_unique_hash": unique_hash})
+    report = {"valid": valid, "changed": changed, "invalid_count": len(invalid), "invalid": invalid[:LISTED_INVALID]}
+    if not write:
+        return report
+    if invalid:
+        db.session.rollback()
+        raise ExistingValuesConflict(report)
+    if rewrites:
+        db.session.connection().execute(REWRITE, rewrites)
+    return report
+
+
+def unique_message(key):
+    return f"Another customer already has this value for '{key}'."
+
+
+# The JSON Schema
+
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def json_schema(owner_id):
+    """A JSON Schema (2020-12) of one customer's data as the API takes it: {key: value}."""
+    properties = {}
+    file_keys = []
+    for definition in list_definitions(owner_id):
+        if definition.type == "file":
+            file_keys.append(definition.key)
+        else:
+            properties[definition.key] = value_types.json_schema(definition)
+    return {"$schema": JSON_SCHEMA_DIALECT, "title": "Customer data", "type": "object",
+            "properties": properties, "additionalProperties": {"type": "string"}, "x-file-keys": file_keys}

@@ -1,0 +1,380 @@
+"""Customer data entries: the key-value data, with files, a user keeps about a customer.
+
+Files follow the rows: a new file is written before the commit and discarded if the commit
+fails; a file that a change drops is removed only after the commit.
+"""
+import contextlib
+import functools
+from collections import namedtuple
+
+from sqlalchemy import BigInteger, Integer, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import InvalidInput, NotFound
+from ..extensions import db
+from ..fields import client_file_name
+from ..listing import LIKE_ESCAPE, like_pattern, search_terms
+from ..models import Customer, CustomerData, DataKey, utcnow
+from ..prepared import Prepared, transaction
+from ..storage import get_storage
+from . import value_types
+from .data_keys import key_lock_id, unique_message
+from . import value_filters
+from .queries import DEFAULT_ORDER, MAX_ID, order_clause, valid_id
+from .value_types import Refused
+
+CUSTOMER_NOT_FOUND = "Customer not found."
+ENTRY_NOT_FOUND = "Customer data not found or you don't have permission to access it."
+VALUE_OR_FILE = "Either 'value' (text) or 'file' must be provided."
+FILE_OR_REMOVE = "Send either 'file' or 'remove_file', not both."
+
+
+# Lists and reads of entries are the hot path: they select plain columns (no ORM objects), the
+# customer's name columns come from the same joined query, and each statement shape is built once
+# with bound parameters and then reused, so a request spends no time assembling SQL.
+_entry = CustomerData.__table__
+_customer = Customer.__table__
+ENTRIES = select(
+    _entry.c.id,
+    _entry.c.customer_id.label("customer"),
+    _entry.c.user_id.label("user"),
+    _entry.c.key,
+    _entry.c.value,
+    _entry.c.file,
+    _entry.c.file_name,
+    _entry.c.created_at,
+    _entry.c.updated_at,
+    _customer.c.first_name.label("customer_first_name"),
+    _customer.c.last_name.label("customer_last_name"),
+    _customer.c.username.label("customer_username"),
+    _customer.c.source.label("customer_source"),
+).select_from(_entry.join(_customer, _customer.c.id == _entry.c.customer_id)).where(
+    _entry.c.user_id == bindparam("owner"))
+ENTRY_BY_ID = ENTRIES.where(_entry.c.id == bindparam("entry_id"))
+READ_ENTRY = Prepared(ENTRY_BY_ID)
+
+
+@functools.lru_cache(maxsize=512)
+def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset, lookups=(), value_type=None):
+    """(rows, count) prepared reads for one shape of list request."""
+    query = ENTRIES
+    if by_customer:
+        query = query.where(_entry.c.customer_id == bindparam("customer"))
+    if by_key:
+        query = query.where(_entry.c.key == bindparam("key"))
+    for index in range(terms):
+        query = query.where(_entry.c.search_text.like(bindparam(f"term{index}"), escape=LIKE_ESCAPE))
+    for index, typed in enumerate(lookups):
+        query = query.where(value_filters.lookup_clause(_entry, typed, f"v{index}_"))  # typed: its shape
+    count = select(func.count()).select_from(query.subquery())
+    clauses = []
+    for name, descending in ordering or DEFAULT_ORDER:
+        if name == "value":
+            clauses += value_filters.value_order(_entry, value_type, descending)
+        else:
+            clauses.append(order_clause(_entry.c[name], descending))
+    query = query.order_by(*clauses, _entry.c.id.desc())
+    if limited:
+        query = query.limit(bindparam("limit", type_=Integer))
+    if offset:
+        query = query.offset(bindparam("offset", type_=Integer))
+    return Prepared(query), Prepared(count)
+
+
+def list_entries(owner_id, customer_id=None, key=None, search="", ordering=None, page=None, value_lookups=()):
+    """The caller's entries, filtered, searched, ordered (`value` by the type of `key`) and paged."""
+    if customer_id is not None and not valid_id(customer_id):
+        return [], (0 if page else None)
+    terms = search_terms(search)
+    parameters = {"owner": owner_id, "customer": customer_id, "key": key}
+    parameters.update((f"term{index}", like_pattern(term)) for index, term in enumerate(terms))
+    typed_lookups, value_type = (), None
+    if key is not None and (value_lookups or any(name == "value" for name, _ in ordering or ())):
+        definition = _definition(owner_id, key)
+        value_type = value_filters.type_of(definition)
+        typed_lookups = tuple(value_filters.typed_lookup(lookup, definition) for lookup in value_lookups)
+    for index, typed in enumerate(typed_lookups):
+        parameters.update(value_filters.lookup_parameters(typed, f"v{index}_"))
+    limited = page is not None and page.limit is not None
+    offset = page is not None and page.offset > 0
+    rows, count = _entry_list_statements(customer_id is not None, key is not None, len(terms),
+                                         tuple(ordering) if ordering else None, limited, offset,
+                                         tuple(typed.shape for typed in typed_lookups),
+                                         value_type or "text")
+    if page is None:
+        return rows.all(parameters), None
+    # an offset past every row is an empty page; capped so that no database overflows on it
+    parameters.update(limit=page.limit, offset=min(page.offset, MAX_ID))
+    return rows.all(parameters), count.scalar(parameters)
+
+
+def list_customer_entries(owner_id, customer_id, key=None, search="", ordering=None, page=None, value_lookups=()):
+    if not valid_id(customer_id) or CUSTOMER_NAMES.first({"owner": owner_id, "customer": customer_id}) is None:
+        raise NotFound(CUSTOMER_NOT_FOUND)
+    return list_entries(owner_id, customer_id, key, search, ordering, page, value_lookups)
+
+
+def get_entry(owner_id, entry_id):
+    row = READ_ENTRY.first({"owner": owner_id, "entry_id": entry_id}) if valid_id(entry_id) else None
+    if row is None:
+        raise NotFound(ENTRY_NOT_FOUND)
+    return row
+
+
+# Writes to entries use the same plain-column statements, built once: the answer to a create or an
+# update is made from values already in hand, with no reload.
+EntryRow = namedtuple("EntryRow", ENTRIES.selected_columns.keys())
+LOCK_ENTRY = Prepared(ENTRY_BY_ID.add_columns(_entry.c.file_size).with_for_update(of=_entry))
+CUSTOMER_NAMES = Prepared(select(
+    _customer.c.first_name, _customer.c.last_name, _customer.c.username, _customer.c.source,
+).where(_customer.c.id == bindparam("customer"), _customer.c.user_id == bindparam("owner")))
+_WRITTEN = ("key", "value", "file", "file_name", "file_size", "search_text", "number", "instant", "value_hash",
+            "unique_hash", "updated_at")
+INSERT_ENTRY = Prepared(insert(_entry).returning(_entry.c.id),
+                        columns=("customer_id", "user_id", "created_at", *_WRITTEN))
+UPDATE_ENTRY = Prepared(update(_entry).where(_entry.c.id == bindparam("entry_id")), columns=_WRITTEN)
+DELETE_ENTRY = Prepared(delete(_entry).where(_entry.c.id == bindparam("entry_id")))
+_data_key = DataKey.__table__
+DEFINITION = Prepared(select(_data_key).where(_data_key.c.user_id == bindparam("owner"),
+                                              _data_key.c.key == bindparam("key")))
+# PostgreSQL: held until the commit; a definition change of the key takes it exclusively
+SHARE_KEY = Prepared(select(func.pg_advisory_xact_lock_shared(bindparam("lock", type_=BigInteger))))
+
+
+def _locked_entry(owner_id, entry_id):
+    """The entry as ENTRIES gives it (and its file's size), locked for the rest of the transaction
+    where the database can."""
+    row = LOCK_ENTRY.first({"owner": owner_id, "entry_id": entry_id}) if valid_id(entry_id) else None
+    if row is None:
+        raise NotFound(ENTRY_NOT_FOUND)
+    return row
+
+
+def _customer_names(owner_id, customer_id):
+    names = CUSTOMER_NAMES.first({"owner": owner_id, "customer": customer_id}) if valid_id(customer_id) else None
+    if names is None:
+        raise InvalidInput.on("customer", f'Invalid pk "{customer_id}" - object does not exist.')
+    return names
+
+
+def duplicate_key(key):
+    return InvalidInput.on("key", f"A data field with key '{key}' already exists for this customer. "
+                                  "Use PUT to update it.")
+
+
+def archived_key(key):
+    return InvalidInput.on("key", f"The key '{key}' is archived: it takes no new values.")
+
+
+def _definition(owner_id, key):
+    return DEFINITION.first({"owner": owner_id, "key": key})
+
+
+def _definition_in_force(owner_id, key):
+    """Inside the write's transaction: the key's definition, which cannot change until the commit."""
+    if db.engine.dialect.name == "postgresql":
+        SHARE_KEY.execute({"lock": key_lock_id(owner_id, key)})
+    return _definition(owner_id, key)
+
+
+def _typed_columns(definition, key, value, file_name, file_size):
+    """The stored columns of a value under its key's definition; the contract's 400 when refused."""
+    if definition is not None and definition.archived:
+        raise archived_key(key)
+    try:
+        typed = value_types.check(definition, value, file_name, file_size)
+    except Refused as refused:
+        raise InvalidInput.on(refused.field, refused.message) from None
+    stored_hash = value_types.value_hash(typed.value)
+    return {"value": typed.value, "number": typed.number, "instant": typed.instant, "value_hash": stored_hash,
+            "unique_hash": stored_hash if definition is not None and definition.unique and typed.value else None,
+            "search_text": CustomerData.search_text_for(key, typed.value)}
+
+
+def create_entry(owner_id, customer_id, key, value="", file=None):
+    names = _customer_names(owner_id, customer_id)
+    if not value and file is None:
+        raise InvalidInput.on("non_field_errors", VALUE_OR_FILE)
+    upload = _upload_facts(file)
+    if file is not None:  # refused before its bytes are stored, when the definition says so already
+        _typed_columns(_definition(owner_id, key), key, value, *upload)
+    now = utcnow()
+    with _writing(customer_id) as write:
+        write.key = key
+        stored = _store(file)
+        write.files.append(stored)
+        with transaction():
+            columns = _typed_columns(_definition_in_force(owner_id, key), key, value, *upload)
+            values = {"customer_id": customer_id, "user_id": owner_id, "key": key, "file": stored,
+                      "file_name": upload[0], "file_size": upload[1], "created_at": now, "updated_at": now, **columns}
+            # a customer deleted since the check fails the foreign key
+            entry_id = INSERT_ENTRY.scalar(values)
+    return EntryRow(entry_id, customer_id, owner_id, key, columns["value"], stored, upload[0], now, now, *names)
+
+
+class _KeyChanged(Exception):
+    """The entry's key changed between the read and the lock: take the other key's lock instead."""
+
+
+def update_entry(owner_id, entry_id, key=None, value=None, file=None, remove_file=False):
+    """PUT and PATCH alike: only what is given changes; a change to nothing leaves the row as it is.
+
+    Under the lock of the key the entry ends with (its definition cannot change meanwhile), the
+    entry is read again and written in one short transaction; the file is stored before it.
+    """
+    entry = get_entry(owner_id, entry_id)
+    if file is not None and remove_file:
+        raise InvalidInput.on("non_field_errors", FILE_OR_REMOVE)
+    upload = _upload_facts(file)
+    if file is not None:
+        target = entry.key if key is None else key
+        _typed_columns(_definition(owner_id, target), target, entry.value if value is None else value, *upload)
+    replacement = None  # (stored path, file name, size) when the file changes
+    with _writing(None) as write:
+        if file is not None or remove_file:
+            replacement = (_store(file), *upload)
+            write.files.append(replacement[0])
+        while True:
+            write.key = entry.key if key is None else key
+            try:
+                with transaction():
+                    definition = _definition_in_force(owner_id, write.key)
+                    entry = _locked_entry(owner_id, entry_id)
+                    if key is None and entry.key != write.key:
+                        raise _KeyChanged
+                    changes = _changes(owner_id, entry, key, value, replacement, definition)
+                    if changes is None:
+                        break
+                    UPDATE_ENTRY.execute(changes)
+                    break
+            except _KeyChanged:
+                continue
+    if changes is None:
+        write.discard()
+        return EntryRow(*entry[:len(EntryRow._fields)])
+    if replacement is not None:
+        discard_files([entry.file])
+    return EntryRow(**{name: changes.get(name, current) for name, current in zip(EntryRow._fields, entry)})
+
+
+def _changes(owner_id, entry, key, value, replacement, definition):
+    """The columns an update writes to `entry`, or None when nothing would change."""
+    if replacement is not None and replacement[0] is None and entry.file is None:
+        replacement = None  # removing a file that is not there changes nothing
+    new_key = entry.key if key is None else key
+    new_value = entry.value if value is None else value
+    stored, file_name, file_size = replacement or (entry.file, entry.file_name, entry.file_size)
+    if new_key == entry.key and new_value == entry.value and replacement is None:
+        return None
+    if not new_value and stored is None:
+        raise InvalidInput.on("non_field_errors", VALUE_OR_FILE)
+    if new_key != entry.key:
+        before = _definition(owner_id, entry.key)
+        if before is not None and before.archived:
+            raise archived_key(entry.key)
+    columns = _typed_columns(definition, new_key, new_value, file_name if stored else None, file_size)
+    return {"entry_id": entry.id, "key": new_key, "file": stored, "file_name": file_name, "file_size": file_size,
+            "updated_at": utcnow(), **columns}
+
+
+def delete_entry(owner_id, entry_id):
+    """Delete one entry and, after the commit, its file; returns the deleted key."""
+    with transaction():
+        entry = _locked_entry(owner_id, entry_id)
+        DELETE_ENTRY.execute({"entry_id": entry.id})
+    discard_files([entry.file])
+    return entry.key
+
+
+def bulk_delete_entries(owner_id, entry_ids):
+    """Delete the caller's entries among `entry_ids` in one transaction; others are skipped."""
+    ids = [entry_id for entry_id in entry_ids if valid_id(entry_id)]
+    if not ids:
+        return 0
+    owned = (CustomerData.id.in_(ids), CustomerData.user_id == owner_id)
+    files = db.session.scalars(select(CustomerData.file).where(*owned, CustomerData.file.is_not(None))
+                               .with_for_update()).all()
+    count = db.session.execute(delete(CustomerData).where(*owned)).rowcount
+    db.session.commit()
+    discard_files(files)
+    return count
+
+
+def _upload_facts(upload):
+    """(client's file name, size in bytes) of an upload, or (None, None)."""
+    if upload is None:
+        return None, None
+    stream = upload.stream
+    position = stream.tell()
+    size = stream.seek(0, 2) - position
+    stream.seek(position)
+    return client_file_name(upload.filename) or "file", size
+
+
+def _store(upload):
+    """Write an upload before the commit; returns its stored path (None for no upload)."""
+    if upload is None:
+        return None
+    return get_storage().save(upload.stream, client_file_name(upload.filename) or "file")
+
+
+class _Write:
+    def __init__(self):
+        self.files = []  # paths of the files stored for this write
+        self.key = None  # the key the entry is written under
+
+    def discard(self):
+        discard_files(self.files)
+        self.files = []
+
+
+@contextlib.contextmanager
+def _writing(customer_id):
+    """Around an entry's write: on failure the files stored for it go, and constraint errors
+    become the contract's messages (a duplicate key or a taken unique value, also when two
+    requests race for it)."""
+    write = _Write()
+    try:
+        yield write
+    except IntegrityError as error:
+        write.discard()
+        if is_taken_unique_value(error):
+            raise InvalidInput.on("value", unique_message(write.key)) from None
+        if is_duplicate_key(error):
+            raise duplicate_key(write.key) from None
+        raise InvalidInput.on("customer", f'Invalid pk "{customer_id}" - object does not exist.') from None
+    except BaseException:
+        write.discard()
+        raise
+
+
+def is_taken_unique_value(error):
+    return "unique_hash" in str(error.orig)
+
+
+def is_duplicate_key(error):
+    text = str(error.orig)
+    return "uq_customer_data_customer_id_user_id_key" in text or "customer_data.key" in text
+
+
+def discard_files(paths):
+    storage = get_storage()
+    for path in paths:
+        if path:
+            storage.delete(path)
+
+
+def iter_entries_for_export(owner_id, batch_size=500):
+    """Every entry of an owner, oldest first, fetched in batches so memory stays flat."""
+    last_id = 0
+    while True:
+        rows = db.session.execute(ENTRIES.where(_entry.c.id > last_id).order_by(_entry.c.id).limit(batch_size),
+                                  {"owner": owner_id}).all()
+        if not rows:
+            return
+        yield from rows
+        last_id = rows[-1].id
+
+
+def count_entries(owner_id):
+    return db.session.scalar(select(func.count()).where(CustomerData.user_id == owner_id))

@@ -1,0 +1,98 @@
+"""An entry write racing a definition change ends as if one ran before the other, in both orders:
+no value survives that the definition in force refuses."""
+import threading
+
+import pytest
+
+from customerdata.message import data_keys, entries
+
+ENTRIES = "/api/message/customer-data/"
+DATA_KEYS = "/api/message/data-keys/"
+WAIT = 10  # seconds a step may take before the test gives up; nothing here sleeps
+
+
+class Pause:
+    """Wraps a function so that its first call stops after running, until released."""
+
+    def __init__(self, monkeypatch, owner, name):
+        self.inside, self.release = threading.Event(), threading.Event()
+        original = getattr(owner, name)
+
+        def paused(*args, **kwargs):
+            result = original(*args, **kwargs)
+            if not self.inside.is_set():
+                self.inside.set()
+                assert self.release.wait(WAIT)
+            return result
+
+        monkeypatch.setattr(owner, name, paused)
+
+
+def in_thread(call):
+    box = {}
+    thread = threading.Thread(target=lambda: box.setdefault("response", call()))
+    thread.start()
+    return thread, box
+
+
+def test_a_definition_change_in_flight_makes_the_entry_write_wait_and_read_it(client, alice, customer,
+                                                                               monkeypatch):
+    pause = Pause(monkeypatch, data_keys, "_check_existing")
+    definition, defined = in_thread(lambda: client.post(DATA_KEYS, json={"key": "age", "type": "integer"},
+                                                        headers=alice.headers))
+    assert pause.inside.wait(WAIT)  # the definition holds its key; its transaction is open
+    write, written = in_thread(lambda: client.post(ENTRIES, json={"customer": customer, "key": "age",
+                                                                  "value": "forty"}, headers=alice.headers))
+    write.join(0.5)
+    assert write.is_alive(), "the entry write went ahead of the definition change it raced"
+    pause.release.set()
+    definition.join(WAIT)
+    write.join(WAIT)
+    assert defined["response"].status_code == 201
+    assert written["response"].status_code == 400
+    assert written["response"].get_json() == {"value": ["A valid integer is required."]}
+    assert client.get(ENTRIES, headers=alice.headers).get_json() == []
+
+
+def test_an_entry_write_in_flight_is_checked_by_the_definition_change_that_waited_for_it(client, alice, customer,
+                                                                                        monkeypatch):
+    pause = Pause(monkeypatch, entries, "_typed_columns")
+    write, written = in_thread(lambda: client.post(ENTRIES, json={"customer": customer, "key": "age",
+                                                                  "value": "forty"}, headers=alice.headers))
+    assert pause.inside.wait(WAIT)  # validated as text, not yet committed
+    definition, defined = in_thread(lambda: client.post(DATA_KEYS, json={"key": "age", "type": "integer"},
+                                                        headers=alice.headers))
+    definition.join(0.5)
+    assert definition.is_alive(), "the definition change went ahead of the entry write it raced"
+    pause.release.set()
+    write.join(WAIT)
+    definition.join(WAIT)
+    assert written["response"].status_code == 201
+    entry = written["response"].get_json()
+    assert defined["response"].status_code == 409
+    assert defined["response"].get_json() == {
+        "detail": "1 existing value does not fit this definition.", "invalid_count": 1,
+        "invalid": [{"id": entry["id"], "customer": customer, "value": "forty",
+                     "errors": ["A valid integer is required."]}]}
+    assert client.get(DATA_KEYS, headers=alice.headers).get_json() == []
+
+
+@pytest.mark.parametrize("body", [{"value": "forty"}, {"key": "age"}], ids=["update", "rename"])
+def test_an_update_racing_a_definition_change_waits_for_it(client, alice, customer, monkeypatch, body):
+    created = client.post(ENTRIES, json={"customer": customer, "key": "age" if "value" in body else "note",
+                                         "value": "41" if "value" in body else "forty"}, headers=alice.headers)
+    assert created.status_code == 201
+    pause = Pause(monkeypatch, data_keys, "_check_existing")
+    definition, defined = in_thread(lambda: client.post(DATA_KEYS, json={"key": "age", "type": "integer"},
+                                                        headers=alice.headers))
+    assert pause.inside.wait(WAIT)
+    url = f"{ENTRIES}{created.get_json()['id']}/"
+    write, written = in_thread(lambda: client.patch(url, json=body, headers=alice.headers))
+    write.join(0.5)
+    assert write.is_alive()
+    pause.release.set()
+    definition.join(WAIT)
+    write.join(WAIT)
+    assert defined["response"].status_code == 201
+    assert written["response"].status_code == 400
+    assert written["response"].get_json() == {"value": ["A valid integer is required."]}
