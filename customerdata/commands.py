@@ -137,6 +137,17 @@ def storage_repair(min_age, dry_run):
     click.echo(f"Repaired: deleted {len(found.orphans)} file(s), cleared {len(found.dangling)} row(s).")
 
 
+@storage.command("sizes")
+def storage_sizes():
+    """Store the size of files kept before sizes were (a file key's max_size checks it)."""
+    from .message import file_audit
+
+    filled, unreadable = file_audit.fill_sizes()
+    click.echo(f"Stored the size of {filled} file(s); {unreadable} could not be read (see storage check).")
+    if unreadable:
+        sys.exit(1)
+
+
 @storage.command("migrate")
 @click.option("--to", "target", type=click.Choice(["s3", "local"]), required=True,
               help="Backend to copy to; files come from the other (local = UPLOAD_FOLDER, s3 = S3_*).")

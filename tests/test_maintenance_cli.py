@@ -113,3 +113,25 @@ def test_export_csv_to_a_file_in_batches(runner, entries, tmp_path, monkeypatch)
 def test_export_of_an_unknown_owner_fails(runner):
     result = runner.invoke(args=["customer-data", "export", "--owner", "nobody"])
     assert result.exit_code != 0 and "No user named 'nobody'" in result.output
+
+
+def test_storage_sizes_fills_the_sizes_files_were_stored_without(app, runner, entries):
+    from customerdata.models import CustomerData
+
+    with app.app_context():
+        stored = dict(db.session.execute(db.select(CustomerData.key, CustomerData.file_size)).all())
+        assert stored == {"a": 1, "b": 1, "c": None}  # an upload's size is kept with its row
+        db.session.execute(db.update(CustomerData).values(file_size=None))
+        db.session.commit()
+    result = runner.invoke(args=["storage", "sizes"])
+    assert result.exit_code == 0, result.output
+    assert "Stored the size of 2 file(s); 0 could not be read" in result.output
+    with app.app_context():
+        sizes = dict(db.session.execute(db.select(CustomerData.key, CustomerData.file_size)).all())
+    assert sizes == stored
+    os.unlink(upload_path(app, entries[0]))
+    with app.app_context():
+        db.session.execute(db.update(CustomerData).values(file_size=None))
+        db.session.commit()
+    result = runner.invoke(args=["storage", "sizes"])
+    assert result.exit_code == 1 and "1 file(s); 1 could not be read" in result.output

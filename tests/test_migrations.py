@@ -28,3 +28,49 @@ def test_upgrade_builds_the_schema_of_the_models(app):
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
         with db.engine.begin() as connection:
             connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")
+
+
+def test_the_typed_keys_migration_fills_hashes_and_sizes_of_existing_entries(app):
+    """Entries stored before typed keys get the hash of their value and the size of their file."""
+    import hashlib
+    import os
+
+    from sqlalchemy import text
+
+    with app.app_context():
+        db.drop_all()
+        upgrade(revision="75b33dd0c9ef")
+        try:
+            folder = os.path.join(app.config["UPLOAD_FOLDER"], "customer_data", "2024", "01", "15")
+            os.makedirs(folder)
+            with open(os.path.join(folder, "scan.pdf"), "wb") as fh:
+                fh.write(b"x" * 1234)
+            with db.engine.begin() as connection:
+                connection.execute(text("INSERT INTO users (id, username, username_key, password_hash, created_at) "
+                                        "VALUES (1, 'old', 'old', 'x', '2024-01-15 00:00:00')"))
+                connection.execute(text("INSERT INTO customers (id, user_id, source, search_text, created_at, "
+                                        "updated_at) VALUES (1, 1, 'unknown', '', '2024-01-15 00:00:00', "
+                                        "'2024-01-15 00:00:00')"))
+                for entry_id, key, value, path in ((1, "note", "Grüße", None),
+                                                   (2, "scan", "", "customer_data/2024/01/15/scan.pdf"),
+                                                   (3, "gone", "", "customer_data/2024/01/15/gone.pdf")):
+                    connection.execute(text(
+                        "INSERT INTO customer_data (id, customer_id, user_id, key, value, file, search_text, "
+                        "created_at, updated_at) VALUES (:id, 1, 1, :key, :value, :file, '', "
+                        "'2024-01-15 00:00:00', '2024-01-15 00:00:00')"),
+                        {"id": entry_id, "key": key, "value": value, "file": path})
+            upgrade()
+            with db.engine.connect() as connection:
+                rows = connection.execute(text(
+                    "SELECT id, value_hash, file_size, number, instant, unique_hash FROM customer_data ORDER BY id"
+                )).all()
+            empty = hashlib.sha256(b"").hexdigest()
+            assert [tuple(row) for row in rows] == [
+                (1, hashlib.sha256("Grüße".encode()).hexdigest(), None, None, None, None),
+                (2, empty, 1234, None, None, None),
+                (3, empty, None, None, None, None),  # its file is missing: `storage sizes` reports it
+            ]
+        finally:
+            downgrade(revision="base")
+            with db.engine.begin() as connection:
+                connection.exec_driver_sql("DROP TABLE IF EXISTS alembic_version")

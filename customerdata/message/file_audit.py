@@ -51,3 +51,29 @@ def repair(found):
         db.session.execute(update(CustomerData).where(CustomerData.id.in_(ids))
                            .values(file=None, file_name=None, updated_at=utcnow()))
         db.session.commit()
+
+
+def fill_sizes(batch_size=500):
+    """Store the size of every file whose row lacks it (files stored before sizes were kept);
+    returns (filled, unreadable). Each batch commits on its own, so a rerun goes on where it stopped."""
+    storage = get_storage()
+    filled = unreadable = 0
+    last_id = 0
+    while True:
+        rows = db.session.execute(select(CustomerData.id, CustomerData.file).where(
+            CustomerData.id > last_id, CustomerData.file.is_not(None), CustomerData.file_size.is_(None))
+            .order_by(CustomerData.id).limit(batch_size)).all()
+        if not rows:
+            return filled, unreadable
+        for entry_id, path in rows:
+            try:
+                size = storage.size(path)
+            except FileNotFoundError:
+                unreadable += 1
+                continue
+            # only while the row still holds that file: a concurrent replacement keeps its own size
+            db.session.execute(update(CustomerData).where(CustomerData.id == entry_id, CustomerData.file == path)
+                               .values(file_size=size))
+            filled += 1
+        db.session.commit()
+        last_id = rows[-1].id
