@@ -14,6 +14,8 @@ worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 60))  # a 50 MiB upload on a slow link needs time
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", 30))  # requests in flight finish on SIGTERM
 keepalive = 5
+# the longest request line gunicorn takes (its default is 4,094): filters, searches and cursors fit
+limit_request_line = 8190
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", 0))  # recycle workers after N requests (0: never)
 max_requests_jitter = max_requests // 10
 # gunicorn 27 opens one control socket per machine by default; several instances would collide

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import click
 import orjson
+from flask import current_app
 from flask.cli import AppGroup
 
 from .accounts import service as accounts
@@ -19,6 +20,7 @@ customers = AppGroup("customers", help="Manage customers.")
 storage = AppGroup("storage", help="Check, repair and migrate stored files against entry rows.")
 tokens = AppGroup("tokens", help="Maintain the token revocation list.")
 customer_data = AppGroup("customer-data", help="Export customer data entries.")
+changes = AppGroup("changes", help="Maintain the change log.")
 
 
 def _user_or_fail(username):
@@ -195,6 +197,15 @@ def tokens_purge():
     click.echo(f"Purged {accounts.purge_expired_tokens()} expired revocation(s).")
 
 
+@changes.command("purge")
+def changes_purge():
+    """Delete changes older than CHANGES_RETENTION_DAYS (cron: daily); 0 keeps them forever."""
+    from .message import history
+
+    click.echo(f"Purged {history.purge()} change(s) older than {current_app.config['CHANGES_RETENTION_DAYS']} "
+               "day(s).")
+
+
 EXPORT_FIELDS = ("id", "customer", "user", "key", "value", "file", "file_name", "customer_name",
                  "created_at", "updated_at")
 
@@ -235,5 +246,5 @@ def _write_export(output, fmt, dump, rows, total, show_progress):
 
 
 def register_commands(app):
-    for group in (users, customers, storage, tokens, customer_data):
+    for group in (users, customers, storage, tokens, customer_data, changes):
         app.cli.add_command(group)

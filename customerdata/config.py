@@ -49,6 +49,7 @@ def from_environment(instance):
         "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 50 * MIB),
         "MAX_VALUE_LENGTH": _int("MAX_VALUE_LENGTH", 1_048_576),
         "MEDIA_URL_LIFETIME": _int("MEDIA_URL_SECONDS", 3600),
+        "CHANGES_RETENTION_DAYS": _int("CHANGES_RETENTION_DAYS", 365),
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=_int("ACCESS_TOKEN_MINUTES", 15)),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=_int("REFRESH_TOKEN_DAYS", 7)),
         "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],

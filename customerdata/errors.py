@@ -81,6 +81,10 @@ class NotFound(DetailError):
     status = 404
 
 
+class PreconditionFailed(DetailError):
+    status = 412
+
+
 class AuthenticationFailed(DetailError):
     status = 401
 

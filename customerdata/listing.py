@@ -62,12 +62,17 @@ class Ordering(Text):
         return parsed
 
 
-class ListArgsSchema(Schema):
+class PageArgsSchema(Schema):
+    """Paging of a list: `limit` and `offset`."""
+
+    limit = Integer(validate=ma.validate.Range(1, MAX_LIMIT, error="Ensure this value is between 1 and 1000."))
+    offset = Integer(validate=ma.validate.Range(0, error="Ensure this value is greater than or equal to 0."))
+
+
+class ListArgsSchema(PageArgsSchema):
     """Base of list query arguments; subclasses add `ordering` and filters."""
 
     search = Text(allow_blank=True, load_default="")
-    limit = Integer(validate=ma.validate.Range(1, MAX_LIMIT, error="Ensure this value is between 1 and 1000."))
-    offset = Integer(validate=ma.validate.Range(0, error="Ensure this value is greater than or equal to 0."))
 
 
 @dataclass

@@ -1,9 +1,18 @@
 """SQLAlchemy models. Times are naive UTC on every database."""
+import hashlib
 from datetime import UTC, datetime
 
-import hashlib
-
-from sqlalchemy import JSON, BigInteger, Double, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .extensions import db
@@ -162,6 +171,57 @@ class DataKey(db.Model):
     updated_at: Mapped[datetime] = mapped_column(default=same_as_created)
 
     __table_args__ = (UniqueConstraint("user_id", "key"), {"sqlite_autoincrement": True})
+
+
+CHANGE_KINDS = ("customer.created", "customer.updated", "customer.deleted", "entry.created", "entry.updated",
+                "entry.deleted", "data_key.created", "data_key.updated", "data_key.deleted")
+CHANGE_SOURCES = ("api", "bulk", "import", "definition", "revert", "cli")
+# 64-bit ids; SQLite gives a rowid (its own 64-bit integer) only to a column typed INTEGER
+CHANGE_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Change(db.Model):
+    """One committed write of a customer, an entry or a definition (message/changes.py)."""
+
+    __tablename__ = "changes"
+
+    id: Mapped[int] = mapped_column(CHANGE_ID, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    source: Mapped[str] = mapped_column(String(20))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    # ids, not foreign keys: a change outlives what it changed (history of deleted entries, tombstones)
+    customer_id: Mapped[int | None]
+    entry_id: Mapped[int | None]
+    data_key_id: Mapped[int | None]
+    # the entry's key after the change (before it, for a delete) and, on a rename, before it
+    entry_key: Mapped[str | None] = mapped_column(String(255))
+    entry_key_before: Mapped[str | None] = mapped_column(String(255))
+    changes: Mapped[dict] = mapped_column(JSON)
+    data: Mapped[dict | None] = mapped_column(JSON)  # the resource as answered right after the change
+    deleted_data_count: Mapped[int | None]
+    # PostgreSQL: the id of the writing transaction, which orders the feed so that no change is
+    # passed over while an older transaction is still open; 0 on SQLite, whose writers take turns
+    txid: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (
+        Index("ix_changes_user_txid", "user_id", "txid", "id"),
+        Index("ix_changes_user_customer", "user_id", "customer_id", "id"),
+        Index("ix_changes_user_entry", "user_id", "entry_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class ChangePurge(db.Model):
+    """Per user, the feed position up to which `flask changes purge` removed changes."""
+
+    __tablename__ = "change_purges"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True,
+                                         autoincrement=False)
+    txid: Mapped[int] = mapped_column(BigInteger)
+    change_id: Mapped[int] = mapped_column(BigInteger)
 
 
 class RevokedToken(db.Model):

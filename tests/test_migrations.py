@@ -22,7 +22,7 @@ def test_upgrade_builds_the_schema_of_the_models(app):
                 with db.engine.connect() as connection:
                     tables = connection.exec_driver_sql(
                         "SELECT name FROM sqlite_master WHERE sql LIKE '%AUTOINCREMENT%'").scalars().all()
-                assert set(tables) == {"users", "customers", "customer_data", "data_keys"}
+                assert set(tables) == {"users", "customers", "customer_data", "data_keys", "changes"}
         finally:
             downgrade(revision="base")
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}

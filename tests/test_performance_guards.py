@@ -92,9 +92,9 @@ def test_list_costs_the_same_statements_for_1_10_and_1000_entries(app, client, a
 
 
 def test_a_write_is_one_short_transaction_of_constant_statements(app, client, alice):
-    """A create or update reads its key's definition and writes in one transaction (so a definition
-    change cannot slip in between), and nothing else: the statements are the same whatever the
-    data, and on PostgreSQL the key's shared advisory lock comes first."""
+    """A create or update reads its key's definition and writes the row and its change in one
+    transaction (so a definition change cannot slip in between), and nothing else: the statements
+    are the same whatever the data, and on PostgreSQL the key's shared advisory lock comes first."""
     with app.app_context():
         customer = Customer(user_id=alice.id, first_name="Ann")
         customer.index_for_search()
@@ -109,15 +109,15 @@ def test_a_write_is_one_short_transaction_of_constant_statements(app, client, al
 
     created, statements = count_statements(app, client, "/api/message/customer-data/", alice.headers, "POST",
                                            json={"customer": customer_id, "key": "k", "value": "v"})
-    # the token check, the customer's name; then the definition and the insert
-    assert words(statements) == ["SELECT", "SELECT", *begin, "SELECT", "INSERT", "COMMIT"], statements
+    # the token check, the customer's name; then the definition, the insert and its change
+    assert words(statements) == ["SELECT", "SELECT", *begin, "SELECT", "INSERT", "INSERT", "COMMIT"], statements
     for body, old_definition in (({"value": "w"}, []), ({"key": "renamed"}, ["SELECT"])):
         _, statements = count_statements(app, client, f"/api/message/customer-data/{created['id']}/",
                                          alice.headers, "PUT", json=body)
         # the token check, the entry; then the definition, the entry locked, (on a rename the old
-        # key's definition), the update
+        # key's definition), the update and its change
         assert words(statements) == ["SELECT", "SELECT", *begin, "SELECT", "SELECT", *old_definition, "UPDATE",
-                                     "COMMIT"], statements
+                                     "INSERT", "COMMIT"], statements
 
 
 def _worker_peak_rss_kb(master_pid):
@@ -155,7 +155,7 @@ def _post_streamed(base_url, path, token, fields, file_name, file_size):
     return response.status, json.loads(response.read())
 
 
-def test_a_100_mb_upload_adds_less_than_20_mb_to_the_worker(tmp_path):
+def test_a_100_mb_upload_and_its_customer_export_add_less_than_20_mb_to_the_worker(tmp_path):
     from live_server import api, live_server
 
     def call(path, body, token=None):
@@ -182,3 +182,24 @@ def test_a_100_mb_upload_adds_less_than_20_mb_to_the_worker(tmp_path):
         assert os.path.getsize(stored) == size
         print(f"100 MiB upload: worker peak RSS grew by {growth_kb / 1024:.1f} MiB")
         assert growth_kb < 20 * 1024, f"peak RSS grew by {growth_kb} kB"
+
+        # the customer's export streams the file through the zip a chunk at a time
+        zip_size = _read_streamed(base, f"/api/message/customers/{customer}/export/", token)
+        growth_kb = _worker_peak_rss_kb(server.process.pid) - before
+        print(f"its customer export ({zip_size / 1048576:.1f} MiB zip): worker peak RSS grew by "
+              f"{growth_kb / 1024:.1f} MiB")
+        assert zip_size > size
+        assert growth_kb < 20 * 1024, f"peak RSS grew by {growth_kb} kB"
+
+
+def _read_streamed(base_url, path, token):
+    """GET an answer, reading it in chunks that are dropped; returns its size."""
+    host, port = base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=120)
+    connection.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+    response = connection.getresponse()
+    assert response.status == 200
+    size = 0
+    while chunk := response.read(1024 * 1024):
+        size += len(chunk)
+    return size

@@ -4,8 +4,8 @@ from sqlalchemy.orm import aliased
 
 from ..errors import NotFound
 from ..extensions import db
-from ..models import Customer, CustomerData, utcnow
-from . import data_keys, value_filters
+from ..models import Change, Customer, CustomerData, utcnow
+from . import changes, data_keys, value_filters
 from .entries import discard_files
 from .queries import DEFAULT_ORDER, order_clause, paged, searched, valid_id
 
@@ -52,6 +52,8 @@ def create_customer(owner_id, **fields):
     customer = Customer(user_id=owner_id, **fields)
     customer.index_for_search()
     db.session.add(customer)
+    db.session.flush()
+    changes.record_in_session([changes.customer_created(customer)])
     db.session.commit()
     return customer
 
@@ -63,23 +65,36 @@ def get_customer(owner_id, customer_id):
     return customer
 
 
-def update_customer(owner_id, customer_id, changes):
+def update_customer(owner_id, customer_id, fields):
+    """Change the given fields; when none differs, nothing is written (updated_at included)."""
     customer = get_customer(owner_id, customer_id)
-    for name, value in changes.items():
+    before = changes.customer_fields(customer)
+    if all(before[name] == value for name, value in fields.items()):
+        db.session.rollback()
+        return customer
+    for name, value in fields.items():
         setattr(customer, name, value)
     customer.index_for_search()
     customer.updated_at = utcnow()
+    db.session.flush()
+    changes.record_in_session([changes.customer_updated(customer, before)])
     db.session.commit()
     return customer
 
 
 def delete_customer(owner_id, customer_id):
-    """Delete a customer with its entries and their files; returns how many entries went."""
+    """Delete a customer with its entries and their files; returns how many entries went.
+
+    Its change history is erased with it, and one `customer.deleted` change (ids and a count, no
+    personal data) is left so that feed clients learn of the deletion.
+    """
     customer = get_customer(owner_id, customer_id)
     of_customer = CustomerData.customer_id == customer.id
     files = db.session.scalars(select(CustomerData.file).where(of_customer, CustomerData.file.is_not(None))).all()
     count = db.session.execute(delete(CustomerData).where(of_customer)).rowcount
     db.session.delete(customer)
+    db.session.execute(delete(Change).where(Change.user_id == owner_id, Change.customer_id == customer_id))
+    changes.record_in_session([changes.customer_deleted(owner_id, customer_id, count)])
     db.session.commit()
     discard_files(files)
     return count

@@ -14,7 +14,8 @@ from ..errors import ExistingValuesConflict, InvalidInput, NotFound
 from ..extensions import db
 from ..models import CustomerData, DataKey, utcnow
 from ..storage import get_storage
-from . import value_types
+from . import changes, value_types
+from .queries import ENTRIES, EntryRow
 from .value_types import CONSTRAINTS, Refused
 
 DEFINITION_NOT_FOUND = "Definition not found."
@@ -82,35 +83,44 @@ def create_definition(owner_id, fields, dry_run=False):
     _apply_constraints(definition, fields, type_changed=True)
     if dry_run:
         return _dry_run(owner_id, definition)
-    _check_existing(owner_id, definition)
     db.session.add(definition)
+    db.session.flush()
+    changes.record_in_session([changes.definition_created(definition)])
+    _check_existing(owner_id, definition)
     db.session.commit()
     return definition
 
 
-def update_definition(owner_id, definition_id, changes, dry_run=False):
+def update_definition(owner_id, definition_id, fields, dry_run=False):
+    """Change the given fields; when none differs, nothing is written (updated_at included)."""
     definition = get_definition(owner_id, definition_id)
-    if "key" in changes and changes["key"] != definition.key:
+    if "key" in fields and fields["key"] != definition.key:
         raise InvalidInput.on("key", "The key of a definition cannot change.")
     _lock_key(owner_id, definition.key)
     db.session.refresh(definition)  # as it is now that the key is ours
     checked = {name: getattr(definition, name) for name in CHECKED_FIELDS}
+    before = changes.definition_fields(definition)
     for name in ("label", "description", "position", "archived"):
-        if name in changes:
-            setattr(definition, name, changes[name])
-    if "label" in changes and not changes["label"]:
+        if name in fields:
+            setattr(definition, name, fields[name])
+    if "label" in fields and not fields["label"]:
         definition.label = definition.key
-    if changes.get("description") is None and "description" in changes:
+    if fields.get("description") is None and "description" in fields:
         definition.description = ""
-    type_changed = "type" in changes and changes["type"] != definition.type
-    if "type" in changes:
-        definition.type = changes["type"]
-    _apply_constraints(definition, changes, type_changed)
+    type_changed = "type" in fields and fields["type"] != definition.type
+    if "type" in fields:
+        definition.type = fields["type"]
+    _apply_constraints(definition, fields, type_changed)
     if dry_run:
         return _dry_run(owner_id, definition)
-    if any(getattr(definition, name) != before for name, before in checked.items()):
-        _check_existing(owner_id, definition)
+    if changes.definition_fields(definition) == before:
+        db.session.rollback()
+        return definition
     definition.updated_at = utcnow()
+    db.session.flush()
+    changes.record_in_session([changes.definition_updated(definition, before)])
+    if any(getattr(definition, name) != was for name, was in checked.items()):
+        _check_existing(owner_id, definition)
     db.session.commit()
     return definition
 
@@ -129,6 +139,7 @@ def delete_definition(owner_id, definition_id):
     db.session.execute(update(CustomerData).where(CustomerData.user_id == owner_id, CustomerData.key == key)
                        .values(number=None, instant=None, unique_hash=None))
     db.session.execute(delete(DataKey).where(DataKey.id == definition.id))
+    changes.record_in_session([changes.definition_deleted(owner_id, definition.id)])
     db.session.commit()
     return key
 
@@ -182,14 +193,13 @@ def _apply_constraints(definition, given, type_changed):
 # Existing values
 
 _entry = CustomerData.__table__
-EXISTING = select(_entry.c.id, _entry.c.customer_id, _entry.c.value, _entry.c.file, _entry.c.file_name,
-                  _entry.c.file_size, _entry.c.number, _entry.c.instant, _entry.c.value_hash,
-                  _entry.c.unique_hash).where(_entry.c.user_id == bindparam("owner"),
-                                              _entry.c.key == bindparam("key")).order_by(_entry.c.id)
+# the entries of a key as answered (for their changes), with what a check and a rewrite need
+EXISTING = ENTRIES.add_columns(_entry.c.file_size, _entry.c.number, _entry.c.instant, _entry.c.value_hash,
+                               _entry.c.unique_hash).where(_entry.c.key == bindparam("key")).order_by(_entry.c.id)
 REWRITE = update(_entry).where(_entry.c.id == bindparam("row_id")).values(
     value=bindparam("new_value"), search_text=bindparam("new_search_text"), number=bindparam("new_number"),
     instant=bindparam("new_instant"), value_hash=bindparam("new_value_hash"),
-    unique_hash=bindparam("new_unique_hash"))
+    unique_hash=bindparam("new_unique_hash"), updated_at=bindparam("new_updated_at"))
 
 
 def _check_existing(owner_id, definition, write=True):
@@ -204,6 +214,8 @@ def _check_existing(owner_id, definition, write=True):
     valid = changed = 0
     invalid = []
     rewrites = []
+    rewritten = []  # (before, after) entries whose value changes
+    now = utcnow()
     taken = set()
     storage = None
     for row in rows:
@@ -221,7 +233,7 @@ def _check_existing(owner_id, definition, write=True):
                     raise Refused(unique_message(definition.key))
                 taken.add(unique_hash)
         except Refused as refused:
-            invalid.append({"id": row.id, "customer": row.customer_id, "value": row.value[:LISTED_VALUE_LENGTH],
+            invalid.append({"id": row.id, "customer": row.customer, "value": row.value[:LISTED_VALUE_LENGTH],
                             "errors": [refused.message]})
             continue
         valid += 1
@@ -230,10 +242,16 @@ def _check_existing(owner_id, definition, write=True):
         # under `unique` every row is written after every hash was cleared, so that no row
         # briefly repeats a hash another row is about to give up
         if definition.unique or new != (row.value, row.number, row.instant, row.value_hash, row.unique_hash):
+            updated_at = row.updated_at
+            if typed.value != row.value:
+                before = EntryRow(*row[:len(EntryRow._fields)])
+                updated_at = now
+                rewritten.append((before, before._replace(value=typed.value, updated_at=now)))
             rewrites.append({"row_id": row.id, "new_value": typed.value,
                              "new_search_text": CustomerData.search_text_for(definition.key, typed.value),
                              "new_number": typed.number, "new_instant": typed.instant,
-                             "new_value_hash": stored_hash, "new_unique_hash": unique_hash})
+                             "new_value_hash": stored_hash, "new_unique_hash": unique_hash,
+                             "new_updated_at": updated_at})
     report = {"valid": valid, "changed": changed, "invalid_count": len(invalid), "invalid": invalid[:LISTED_INVALID]}
     if not write:
         return report
@@ -242,6 +260,8 @@ def _check_existing(owner_id, definition, write=True):
         raise ExistingValuesConflict(report)
     if rewrites:
         db.session.connection().execute(REWRITE, rewrites)
+        changes.record_in_session(changes.entry_updated(owner_id, before, after, "definition")
+                                  for before, after in rewritten)
     return report
 
 

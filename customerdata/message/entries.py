@@ -5,22 +5,33 @@ fails; a file that a change drops is removed only after the commit.
 """
 import contextlib
 import functools
-from collections import namedtuple
+import hashlib
 
-from sqlalchemy import BigInteger, Integer, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, NotFound, PreconditionFailed
 from ..extensions import db
 from ..fields import client_file_name
 from ..listing import LIKE_ESCAPE, like_pattern, search_terms
-from ..models import Customer, CustomerData, DataKey, utcnow
+from ..models import CustomerData, DataKey, utcnow
 from ..prepared import Prepared, transaction
 from ..storage import get_storage
-from . import value_types
+from . import changes, value_filters, value_types
+from .changes import INSERT_CHANGE
 from .data_keys import key_lock_id, unique_message
-from . import value_filters
-from .queries import DEFAULT_ORDER, MAX_ID, order_clause, valid_id
+from .queries import DEFAULT_ORDER, ENTRIES, MAX_ID, EntryRow, order_clause, valid_id
+from .queries import customers_table as _customer
+from .queries import entries_table as _entry
 from .value_types import Refused
 
 CUSTOMER_NOT_FOUND = "Customer not found."
@@ -29,27 +40,6 @@ VALUE_OR_FILE = "Either 'value' (text) or 'file' must be provided."
 FILE_OR_REMOVE = "Send either 'file' or 'remove_file', not both."
 
 
-# Lists and reads of entries are the hot path: they select plain columns (no ORM objects), the
-# customer's name columns come from the same joined query, and each statement shape is built once
-# with bound parameters and then reused, so a request spends no time assembling SQL.
-_entry = CustomerData.__table__
-_customer = Customer.__table__
-ENTRIES = select(
-    _entry.c.id,
-    _entry.c.customer_id.label("customer"),
-    _entry.c.user_id.label("user"),
-    _entry.c.key,
-    _entry.c.value,
-    _entry.c.file,
-    _entry.c.file_name,
-    _entry.c.created_at,
-    _entry.c.updated_at,
-    _customer.c.first_name.label("customer_first_name"),
-    _customer.c.last_name.label("customer_last_name"),
-    _customer.c.username.label("customer_username"),
-    _customer.c.source.label("customer_source"),
-).select_from(_entry.join(_customer, _customer.c.id == _entry.c.customer_id)).where(
-    _entry.c.user_id == bindparam("owner"))
 ENTRY_BY_ID = ENTRIES.where(_entry.c.id == bindparam("entry_id"))
 READ_ENTRY = Prepared(ENTRY_BY_ID)
 
@@ -123,7 +113,6 @@ def get_entry(owner_id, entry_id):
 
 # Writes to entries use the same plain-column statements, built once: the answer to a create or an
 # update is made from values already in hand, with no reload.
-EntryRow = namedtuple("EntryRow", ENTRIES.selected_columns.keys())
 LOCK_ENTRY = Prepared(ENTRY_BY_ID.add_columns(_entry.c.file_size).with_for_update(of=_entry))
 CUSTOMER_NAMES = Prepared(select(
     _customer.c.first_name, _customer.c.last_name, _customer.c.username, _customer.c.source,
@@ -191,7 +180,7 @@ def _typed_columns(definition, key, value, file_name, file_size):
             "search_text": CustomerData.search_text_for(key, typed.value)}
 
 
-def create_entry(owner_id, customer_id, key, value="", file=None):
+def create_entry(owner_id, customer_id, key, value="", file=None, source=None):
     names = _customer_names(owner_id, customer_id)
     if not value and file is None:
         raise InvalidInput.on("non_field_errors", VALUE_OR_FILE)
@@ -209,18 +198,23 @@ def create_entry(owner_id, customer_id, key, value="", file=None):
                       "file_name": upload[0], "file_size": upload[1], "created_at": now, "updated_at": now, **columns}
             # a customer deleted since the check fails the foreign key
             entry_id = INSERT_ENTRY.scalar(values)
-    return EntryRow(entry_id, customer_id, owner_id, key, columns["value"], stored, upload[0], now, now, *names)
+            entry = EntryRow(entry_id, customer_id, owner_id, key, columns["value"], stored, upload[0], now, now,
+                             *names)
+            INSERT_CHANGE.execute(changes.entry_created(owner_id, entry, source))
+    return entry
 
 
 class _KeyChanged(Exception):
     """The entry's key changed between the read and the lock: take the other key's lock instead."""
 
 
-def update_entry(owner_id, entry_id, key=None, value=None, file=None, remove_file=False):
+def update_entry(owner_id, entry_id, key=None, value=None, file=None, remove_file=False, if_match=None,
+                 source=None):
     """PUT and PATCH alike: only what is given changes; a change to nothing leaves the row as it is.
 
     Under the lock of the key the entry ends with (its definition cannot change meanwhile), the
-    entry is read again and written in one short transaction; the file is stored before it.
+    entry is read again, checked against `if_match` (ETags), and written with its change in one
+    short transaction; the file is stored before it.
     """
     entry = get_entry(owner_id, entry_id)
     if file is not None and remove_file:
@@ -242,19 +236,39 @@ def update_entry(owner_id, entry_id, key=None, value=None, file=None, remove_fil
                     entry = _locked_entry(owner_id, entry_id)
                     if key is None and entry.key != write.key:
                         raise _KeyChanged
-                    changes = _changes(owner_id, entry, key, value, replacement, definition)
-                    if changes is None:
+                    _check_if_match(entry, if_match)
+                    columns = _changes(owner_id, entry, key, value, replacement, definition)
+                    if columns is None:
                         break
-                    UPDATE_ENTRY.execute(changes)
+                    UPDATE_ENTRY.execute(columns)
+                    before = EntryRow(*entry[:len(EntryRow._fields)])
+                    after = before._replace(**{name: columns[name] for name in UPDATED_FIELDS})
+                    INSERT_CHANGE.execute(changes.entry_updated(owner_id, before, after, source))
                     break
             except _KeyChanged:
                 continue
-    if changes is None:
+    if columns is None:
         write.discard()
         return EntryRow(*entry[:len(EntryRow._fields)])
     if replacement is not None:
         discard_files([entry.file])
-    return EntryRow(**{name: changes.get(name, current) for name, current in zip(EntryRow._fields, entry)})
+    return after
+
+
+UPDATED_FIELDS = ("key", "value", "file", "file_name", "updated_at")  # of an EntryRow
+
+
+def etag(entry):
+    """A strong ETag of an entry as it is now: it changes with every change (updated_at does)."""
+    digest = hashlib.sha256(f"{entry.id}:{entry.updated_at.isoformat()}".encode()).hexdigest()[:20]
+    return f'"{digest}"'
+
+
+def _check_if_match(entry, if_match):
+    """`if_match`: the If-Match header's ETags (or "*"); None when the client sent none."""
+    if if_match is None or "*" in if_match or etag(entry) in if_match:
+        return
+    raise PreconditionFailed("The entry changed since it was read.")
 
 
 def _changes(owner_id, entry, key, value, replacement, definition):
@@ -265,7 +279,7 @@ def _changes(owner_id, entry, key, value, replacement, definition):
     new_value = entry.value if value is None else value
     stored, file_name, file_size = replacement or (entry.file, entry.file_name, entry.file_size)
     if new_key == entry.key and new_value == entry.value and replacement is None:
-        return None
+        return None  # also when the value's canonical form is the stored one: checked below
     if not new_value and stored is None:
         raise InvalidInput.on("non_field_errors", VALUE_OR_FILE)
     if new_key != entry.key:
@@ -273,15 +287,19 @@ def _changes(owner_id, entry, key, value, replacement, definition):
         if before is not None and before.archived:
             raise archived_key(entry.key)
     columns = _typed_columns(definition, new_key, new_value, file_name if stored else None, file_size)
+    if new_key == entry.key and columns["value"] == entry.value and replacement is None:
+        return None  # the value sent is the stored one in another spelling
     return {"entry_id": entry.id, "key": new_key, "file": stored, "file_name": file_name, "file_size": file_size,
             "updated_at": utcnow(), **columns}
 
 
-def delete_entry(owner_id, entry_id):
+def delete_entry(owner_id, entry_id, if_match=None):
     """Delete one entry and, after the commit, its file; returns the deleted key."""
     with transaction():
         entry = _locked_entry(owner_id, entry_id)
+        _check_if_match(entry, if_match)
         DELETE_ENTRY.execute({"entry_id": entry.id})
+        INSERT_CHANGE.execute(changes.entry_deleted(owner_id, EntryRow(*entry[:len(EntryRow._fields)])))
     discard_files([entry.file])
     return entry.key
 
@@ -291,13 +309,14 @@ def bulk_delete_entries(owner_id, entry_ids):
     ids = [entry_id for entry_id in entry_ids if valid_id(entry_id)]
     if not ids:
         return 0
-    owned = (CustomerData.id.in_(ids), CustomerData.user_id == owner_id)
-    files = db.session.scalars(select(CustomerData.file).where(*owned, CustomerData.file.is_not(None))
-                               .with_for_update()).all()
-    count = db.session.execute(delete(CustomerData).where(*owned)).rowcount
+    rows = db.session.execute(ENTRIES.where(_entry.c.id.in_(ids)).with_for_update(of=_entry),
+                              {"owner": owner_id}).all()
+    if rows:
+        db.session.execute(delete(CustomerData).where(CustomerData.id.in_([row.id for row in rows])))
+        changes.record_in_session(changes.entry_deleted(owner_id, row, "bulk") for row in rows)
     db.session.commit()
-    discard_files(files)
-    return count
+    discard_files(row.file for row in rows)
+    return len(rows)
 
 
 def _upload_facts(upload):

@@ -1,8 +1,11 @@
 """Query pieces the message lists share: id bounds, ordering, search and paging."""
-from sqlalchemy import func, select
+from collections import namedtuple
+
+from sqlalchemy import bindparam, func, select
 
 from ..extensions import db
 from ..listing import LIKE_ESCAPE, like_pattern, search_terms
+from ..models import Customer, CustomerData
 
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL; larger ones exist nowhere
 
@@ -44,3 +47,28 @@ def paged(query, page, entities=False):
         query = query.limit(page.limit)
     # an offset past every row is an empty page; capped so that no database overflows on it
     return fetch(query.offset(min(page.offset, MAX_ID))).all(), total
+
+
+# Lists and reads of entries are the hot path: they select plain columns (no ORM objects), the
+# customer's name columns come from the same joined query, and each statement shape is built once
+# with bound parameters and then reused, so a request spends no time assembling SQL.
+entries_table = _entry = CustomerData.__table__
+customers_table = _customer = Customer.__table__
+ENTRIES = select(
+    _entry.c.id,
+    _entry.c.customer_id.label("customer"),
+    _entry.c.user_id.label("user"),
+    _entry.c.key,
+    _entry.c.value,
+    _entry.c.file,
+    _entry.c.file_name,
+    _entry.c.created_at,
+    _entry.c.updated_at,
+    _customer.c.first_name.label("customer_first_name"),
+    _customer.c.last_name.label("customer_last_name"),
+    _customer.c.username.label("customer_username"),
+    _customer.c.source.label("customer_source"),
+).select_from(_entry.join(_customer, _customer.c.id == _entry.c.customer_id)).where(
+    _entry.c.user_id == bindparam("owner"))
+# an entry as answered, from values in hand (a write answers without reading its row again)
+EntryRow = namedtuple("EntryRow", ENTRIES.selected_columns.keys())

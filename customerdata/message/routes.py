@@ -1,4 +1,4 @@
-from flask import Blueprint
+from flask import Blueprint, request
 
 from ..auth import current_user_id, require_access_token
 from ..listing import Page, paging_headers
@@ -96,32 +96,47 @@ def list_entries(args):
     return _listed(dump_entries, rows, total, page)
 
 
+def entry_answer(entry, status=200):
+    """An entry with its ETag, which If-Match on a later write names."""
+    return dump_entry(entry), status, {"ETag": entries.etag(entry)}
+
+
+def if_match():
+    """The strong ETags of If-Match ({"*"} for any), or None without the header."""
+    if "If-Match" not in request.headers:
+        return None
+    tags = request.if_match
+    return {"*"} if tags.star_tag else {f'"{tag}"' for tag in tags.as_set()}
+
+
 @bp.post("/customer-data/")
-@responds(201, CustomerDataSchema)
+@responds(201, CustomerDataSchema, headers=("ETag",))
 @use_args(CustomerDataCreateSchema(), location="body")
 def create_entry(args):
     entry = entries.create_entry(current_user_id(), args["customer"], args["key"], args["value"], args["file"])
-    return dump_entry(entry), 201
+    return entry_answer(entry, 201)
 
 
 @bp.get("/customer-data/<int:entry_id>/")
-@responds(200, CustomerDataSchema)
+@responds(200, CustomerDataSchema, headers=("ETag",))
 def get_entry(entry_id):
-    return dump_entry(entries.get_entry(current_user_id(), entry_id))
+    return entry_answer(entries.get_entry(current_user_id(), entry_id))
 
 
 @bp.route("/customer-data/<int:entry_id>/", methods=["PUT", "PATCH"])
-@responds(200, CustomerDataSchema)
+@responds(200, CustomerDataSchema, headers=("ETag",))
+@responds(412)
 @looked_up_first(entries.get_entry, "entry_id")
 @use_args(CustomerDataUpdateSchema(), location="body")
 def update_entry(args, entry_id):
-    return dump_entry(entries.update_entry(current_user_id(), entry_id, **args))
+    return entry_answer(entries.update_entry(current_user_id(), entry_id, **args, if_match=if_match()))
 
 
 @bp.delete("/customer-data/<int:entry_id>/")
 @responds(200, CustomerDataDeletedSchema)
+@responds(412)
 def delete_entry(entry_id):
-    key = entries.delete_entry(current_user_id(), entry_id)
+    key = entries.delete_entry(current_user_id(), entry_id, if_match())
     return CustomerDataDeletedSchema().dump({"message": f"Customer data '{key}' deleted successfully",
                                              "deleted_key": key})
 

@@ -57,7 +57,8 @@ HEADERS = {
     "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}},
     "Content-Disposition": {"description": "`attachment`, with the name the file was uploaded with "
                                            "(RFC 5987 encoded).", "schema": {"type": "string"}},
-    "ETag": {"description": "For `If-None-Match` requests.", "schema": {"type": "string"}},
+    "ETag": {"description": "The version of what is answered: for `If-None-Match` on downloads, for "
+                            "`If-Match` on entry writes.", "schema": {"type": "string"}},
     "Last-Modified": {"description": "For `If-Modified-Since` requests.", "schema": {"type": "string"}},
     "Location": {"description": "Where the answer is.", "required": True, "schema": {"type": "string"}},
     "Content-Range": {"description": "The part of the file sent, as `bytes first-last/size`.",
@@ -82,6 +83,7 @@ SCHEMAS = {
                                "value": {"type": "string", "maxLength": 100},
                                "errors": {"type": "array", "items": {"type": "string"}}}}}},
         "description": "The entries (at most 20 listed) whose values the definition refuses."},
+    "ServerPage": {"type": "string", "description": "An HTML page of the HTTP server."},
     "InvalidInput": {"anyOf": [{"$ref": "#/components/schemas/FieldErrors"},
                                {"$ref": "#/components/schemas/ErrorDetail"}],
                      "description": "Field errors, or a detail (a malformed JSON body)."},
@@ -116,6 +118,7 @@ class ErrorAnswer:
     schema: str                 # a name in SCHEMAS
     when: Callable[[Route], bool]
     headers: tuple = ()
+    content_type: str = "application/json"
 
     @property
     def component(self):
@@ -144,8 +147,15 @@ ERROR_ANSWERS = (
                 when=lambda route: bool(route.path_parameters)),
     ErrorAnswer(409, "Existing values of the key do not fit the definition; nothing changed.",
                 "ExistingValuesConflict", when=_never),
+    ErrorAnswer(410, "The cursor is older than the changes kept; reload the lists and follow the feed from "
+                     "the newest change.", "ErrorDetail", when=_never),
+    ErrorAnswer(412, "`If-Match` names an ETag the entry no longer has; nothing changed.", "ErrorDetail",
+                when=_never),
     ErrorAnswer(413, "The request body is larger than the limit (`MAX_CONTENT_LENGTH`).", "ErrorDetail",
                 when=lambda route: route.takes_body),
+    ErrorAnswer(414, "The request line is longer than the server takes (8,190 bytes): gunicorn answers with "
+                     "its own page before the app sees the request.", "ServerPage", when=_always,
+                content_type="text/html"),
     ErrorAnswer(415, "A body of an unsupported `Content-Type`.", "ErrorDetail",
                 when=lambda route: route.takes_body),
     ErrorAnswer(416, "The `Range` asked for lies outside the file.", "ErrorDetail", when=_never),
@@ -312,7 +322,7 @@ class _Builder:
             self.spec.components.response(error.component, {
                 "description": error.description,
                 "headers": self._headers(error.headers),
-                "content": {"application/json": {"schema": _ref("schemas", error.schema)}},
+                "content": {error.content_type: {"schema": _ref("schemas", error.schema)}},
             })
 
     def add(self, route):
@@ -419,10 +429,12 @@ class _Builder:
 
     def finish(self):
         document = self.spec.to_dict()
-        # every field of an answer is always there (null when empty): say so, for generated clients
+        # every field of an answer is always there (null when empty), unless marked x-optional: say
+        # so, for generated clients
         for name in self.output_schemas - self.input_schemas:
             component = document["components"]["schemas"][name]
-            component["required"] = list(component.get("properties", {}))
+            properties = component.get("properties", {})
+            component["required"] = [key for key, value in properties.items() if not value.pop("x-optional", False)]
         return document
 
 

@@ -1,5 +1,7 @@
-"""An entry write racing a definition change ends as if one ran before the other, in both orders:
-no value survives that the definition in force refuses."""
+"""Writes that race: an entry write and a definition change end as if one ran before the other (no value
+survives that the definition in force refuses), and the feed passes over no change whose transaction
+commits late."""
+
 import threading
 
 import pytest
@@ -96,3 +98,65 @@ def test_an_update_racing_a_definition_change_waits_for_it(client, alice, custom
     assert defined["response"].status_code == 201
     assert written["response"].status_code == 400
     assert written["response"].get_json() == {"value": ["A valid integer is required."]}
+
+
+def follow(client, user, url):
+    """Every change the feed shows from `url` on, following Link until a page is empty; the next url."""
+    seen = []
+    while True:
+        response = client.get(url, headers=user.headers)
+        assert response.status_code == 200, response.get_json()
+        url = response.headers["Link"][1:].split(">")[0].removeprefix("http://localhost")
+        if not response.get_json():
+            return seen, url
+        seen += response.get_json()
+
+
+class PausedAfterFirstCall:
+    """Stands in for a prepared statement: its first execution stops after running, until released."""
+
+    def __init__(self, statement):
+        self.statement = statement
+        self.inside, self.release = threading.Event(), threading.Event()
+
+    def execute(self, parameters):
+        result = self.statement.execute(parameters)
+        if not self.inside.is_set():
+            self.inside.set()
+            assert self.release.wait(WAIT)
+        return result
+
+
+def test_the_feed_shows_a_change_whose_transaction_commits_after_a_later_numbered_one(app, client, alice, customer,
+                                                                                     monkeypatch):
+    """Two overlapping writes: the first inserts its change (the lower id) and stays open; the second
+    inserts and commits. On PostgreSQL the second commits first; a client following the feed then
+    still sees both, exactly once each. (On SQLite the second waits for the first: writers take turns.)"""
+    from customerdata.extensions import db
+
+    with app.app_context():
+        postgresql = db.engine.dialect.name == "postgresql"
+    _, url = follow(client, alice, "/api/message/changes/?after=latest")
+    paused = PausedAfterFirstCall(entries.INSERT_CHANGE)
+    monkeypatch.setattr(entries, "INSERT_CHANGE", paused)
+    first, first_done = in_thread(lambda: client.post(ENTRIES, json={"customer": customer, "key": "first",
+                                                                     "value": "1"}, headers=alice.headers))
+    assert paused.inside.wait(WAIT)  # its change is inserted, its transaction open
+    second, second_done = in_thread(lambda: client.post(ENTRIES, json={"customer": customer, "key": "second",
+                                                                       "value": "2"}, headers=alice.headers))
+    second.join(WAIT if postgresql else 0.5)
+    if postgresql:
+        assert second_done["response"].status_code == 201  # the later-numbered change committed first
+    else:
+        assert second.is_alive()  # SQLite: it waits for the first writer
+    seen_meanwhile, url = follow(client, alice, url)
+    assert seen_meanwhile == []  # not the second's change while the first's can still come before it
+    paused.release.set()
+    first.join(WAIT)
+    second.join(WAIT)
+    assert first_done["response"].status_code == 201 and second_done["response"].status_code == 201
+    seen, _ = follow(client, alice, url)
+    assert [(change["kind"], change["entry"]) for change in seen] == [
+        ("entry.created", first_done["response"].get_json()["id"]),
+        ("entry.created", second_done["response"].get_json()["id"])]
+    assert seen[0]["id"] < seen[1]["id"]
