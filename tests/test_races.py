@@ -160,3 +160,21 @@ def test_the_feed_shows_a_change_whose_transaction_commits_after_a_later_numbere
         ("entry.created", first_done["response"].get_json()["id"]),
         ("entry.created", second_done["response"].get_json()["id"])]
     assert seen[0]["id"] < seen[1]["id"]
+
+
+def test_equality_and_unique_hold_for_values_of_1_mib(client, alice, customer):
+    """Values up to 1 MiB compare through a hash any index takes, on both databases."""
+    other = client.post("/api/message/customers/", json={"first_name": "Other"}, headers=alice.headers).get_json()
+    assert client.post(DATA_KEYS, json={"key": "essay", "type": "text", "unique": True},
+                       headers=alice.headers).status_code == 201
+    essay = "é" * 1_048_575 + "!"
+    created = client.post(ENTRIES, json={"customer": customer, "key": "essay", "value": essay}, headers=alice.headers)
+    assert created.status_code == 201
+    taken = client.post(ENTRIES, json={"customer": other["id"], "key": "essay", "value": essay}, headers=alice.headers)
+    assert taken.status_code == 400
+    assert taken.get_json() == {"value": ["Another customer already has this value for 'essay'."]}
+    differs = essay[:-1] + "?"
+    assert client.post(ENTRIES, json={"customer": other["id"], "key": "essay", "value": differs},
+                       headers=alice.headers).status_code == 201
+    listed = client.get(ENTRIES, query_string={"key": "essay", "value": essay}, headers=alice.headers).get_json()
+    assert [entry["id"] for entry in listed] == [created.get_json()["id"]]
