@@ -59,6 +59,7 @@ def from_environment(instance):
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
         "REGISTER_RATE_LIMIT": env.get("REGISTER_RATE_LIMIT") or "10 per minute",
         "REFRESH_RATE_LIMIT": env.get("REFRESH_RATE_LIMIT") or "30 per minute",
+        "BULK_RATE_LIMIT": env.get("BULK_RATE_LIMIT") or "60 per minute",
     }
     for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
         if env.get(name):

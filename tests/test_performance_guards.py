@@ -203,3 +203,25 @@ def _read_streamed(base_url, path, token):
     while chunk := response.read(1024 * 1024):
         size += len(chunk)
     return size
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["creates", "updates"])
+def test_a_bulk_upsert_of_1000_items_takes_at_most_30_statements(app, client, alice, existing):
+    """Statements grow with chunks of items, never per item: customers, definitions, existing
+    entries, the upsert and the changes are each a statement per chunk."""
+    with app.app_context():
+        customers = [Customer(user_id=alice.id, first_name=f"C{n}") for n in range(100)]
+        db.session.add_all(customers)
+        db.session.commit()
+        ids = [customer.id for customer in customers]
+    client.post("/api/message/data-keys/", json={"key": "k3", "type": "integer"}, headers=alice.headers)
+    items = [{"customer": ids[n % 100], "key": f"k{n // 100}", "value": str(n)} for n in range(1000)]
+    if existing:
+        assert client.post("/api/message/customer-data/bulk-upsert/", json={"items": items},
+                           headers=alice.headers).status_code == 200
+        items = [{**item, "value": str(int(item["value"]) + 1)} for item in items]
+    answer, statements = count_statements(app, client, "/api/message/customer-data/bulk-upsert/", alice.headers,
+                                          "POST", json={"items": items})
+    assert answer["failed"] == 0 and answer["updated" if existing else "created"] == 1000, answer
+    print(f"1,000 items: {len(statements)} statements")
+    assert len(statements) <= 30, statements

@@ -45,9 +45,10 @@ READ_ENTRY = Prepared(ENTRY_BY_ID)
 
 
 @functools.lru_cache(maxsize=512)
-def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset, lookups=(), value_type=None):
-    """(rows, count) prepared reads for one shape of list request."""
-    query = ENTRIES
+def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset, lookups=(), value_type=None,
+                           ids_only=False):
+    """(rows, count) prepared reads for one shape of list request (rows: only their ids, with ids_only)."""
+    query = ENTRIES.with_only_columns(_entry.c.id) if ids_only else ENTRIES
     if by_customer:
         query = query.where(_entry.c.customer_id == bindparam("customer"))
     if by_key:
@@ -75,6 +76,37 @@ def list_entries(owner_id, customer_id=None, key=None, search="", ordering=None,
     """The caller's entries, filtered, searched, ordered (`value` by the type of `key`) and paged."""
     if customer_id is not None and not valid_id(customer_id):
         return [], (0 if page else None)
+    rows, count, parameters = _list_statements(owner_id, customer_id, key, search, ordering, page, value_lookups)
+    if page is None:
+        return rows.all(parameters), None
+    # an offset past every row is an empty page; capped so that no database overflows on it
+    parameters.update(limit=page.limit, offset=min(page.offset, MAX_ID))
+    return rows.all(parameters), count.scalar(parameters)
+
+
+EXPORT_BATCH = 1000
+BY_IDS = ENTRIES.where(_entry.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def iter_listed_entries(owner_id, customer_id=None, key=None, search="", ordering=None, value_lookups=()):
+    """Every entry the list would answer, in its order (default: id), fetched in batches: the ids
+    first (a few bytes each), then the rows a batch at a time, so memory stays flat."""
+    if customer_id is not None and not valid_id(customer_id):
+        return iter(())
+    ids, _, parameters = _list_statements(owner_id, customer_id, key, search, ordering or (("id", False),), None,
+                                          value_lookups, ids_only=True)
+    ordered_ids = [row[0] for row in ids.all(parameters)]
+
+    def batches():
+        for start in range(0, len(ordered_ids), EXPORT_BATCH):
+            batch = ordered_ids[start:start + EXPORT_BATCH]
+            rows = {row.id: row for row in db.session.execute(BY_IDS, {"owner": owner_id, "ids": batch})}
+            yield from (rows[entry_id] for entry_id in batch if entry_id in rows)
+
+    return batches()
+
+
+def _list_statements(owner_id, customer_id, key, search, ordering, page, value_lookups, ids_only=False):
     terms = search_terms(search)
     parameters = {"owner": owner_id, "customer": customer_id, "key": key}
     parameters.update((f"term{index}", like_pattern(term)) for index, term in enumerate(terms))
@@ -90,12 +122,8 @@ def list_entries(owner_id, customer_id=None, key=None, search="", ordering=None,
     rows, count = _entry_list_statements(customer_id is not None, key is not None, len(terms),
                                          tuple(ordering) if ordering else None, limited, offset,
                                          tuple(typed.shape for typed in typed_lookups),
-                                         value_type or "text")
-    if page is None:
-        return rows.all(parameters), None
-    # an offset past every row is an empty page; capped so that no database overflows on it
-    parameters.update(limit=page.limit, offset=min(page.offset, MAX_ID))
-    return rows.all(parameters), count.scalar(parameters)
+                                         value_type or "text", ids_only)
+    return rows, count, parameters
 
 
 def list_customer_entries(owner_id, customer_id, key=None, search="", ordering=None, page=None, value_lookups=()):
