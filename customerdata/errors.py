@@ -73,8 +73,12 @@ class AuthenticationFailed(DetailError):
 class UnsupportedMediaType(DetailError):
     status = 415
 
-    def __init__(self, mimetype):
-        super().__init__(f'Unsupported media type "{mimetype}" in request.')
+    def __init__(self, mimetype, body_is_json=False):
+        detail = f'Unsupported media type "{mimetype}" in request.'
+        if body_is_json:  # `curl -d '{...}'` labels JSON as a form unless told otherwise
+            detail = (f'Unsupported media type "{mimetype}" in request: the body is JSON; '
+                      "send it with Content-Type: application/json.")
+        super().__init__(detail)
 
 
 def _error(body, status, headers=None):

@@ -276,6 +276,20 @@ def test_customer_bodies_are_json_only(client, alice):
     assert listing(client, alice).get_json() == []
 
 
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])
+def test_json_sent_as_another_type_is_a_415_that_says_so(client, alice, content_type):
+    """`curl -d '{...}'` (a form) and `fetch` with a string body (text/plain) carry JSON unlabelled."""
+    customer = create(client, alice, first_name="John")
+    for method, url in (("POST", URL), ("PATCH", item(customer["id"]))):
+        response = client.open(url, method=method, headers=alice.headers, data='{"first_name": "Jane"}',
+                               content_type=content_type)
+        assert response.status_code == 415, (method, content_type)
+        assert response.get_json() == {
+            "detail": f'Unsupported media type "{content_type}" in request: the body is JSON; '
+                      "send it with Content-Type: application/json."}
+    assert [row["first_name"] for row in listing(client, alice).get_json()] == ["John"]
+
+
 # Read
 
 def test_get_answers_the_customer_as_created(client, alice):
