@@ -88,6 +88,10 @@ def register_blueprints(app):
     from .media import bp as media_bp
     from .message import bp as message_bp
 
+    # Every route answers with and without its trailing slash, itself: no 308 (an HTML page, which
+    # urllib will not follow for a POST), and /api/accounts/me/ is not a 404. Rules read this when
+    # they are added, so it comes before any blueprint; the described paths stay as written.
+    app.url_map.strict_slashes = False
     app.register_blueprint(accounts_bp, url_prefix="/api/accounts")
     app.register_blueprint(message_bp, url_prefix="/api/message")
     app.register_blueprint(media_bp)

@@ -377,11 +377,6 @@ def test_entries_of_one_customer(client, alice, bob, create, customer):
         assert response.get_json() == {"detail": "Customer not found."}
 
 
-def test_missing_trailing_slash_redirects(client, alice):
-    response = client.get(ENTRIES.rstrip("/"), headers=alice.headers)
-    assert response.status_code == 308
-
-
 # Update (§4)
 
 @pytest.mark.parametrize("method", ["put", "patch"])

@@ -789,35 +789,3 @@ def test_invalid_offset_is_a_400(client, alice):
     for offset in ("-1", "abc", "1.5"):
         assert_field_error(listing(client, alice, offset=offset), "offset")
     assert_field_error(listing(client, alice, limit="2", offset="-1"), "offset")
-
-
-# Trailing slashes
-
-def test_list_without_trailing_slash_redirects_with_308(client, alice):
-    response = client.get("/api/message/customers", headers=alice.headers)
-    assert response.status_code == 308
-    assert response.headers["Location"].endswith("/api/message/customers/")
-    with_query = client.get("/api/message/customers?search=a%20b&limit=2", headers=alice.headers)
-    assert with_query.status_code == 308
-    assert with_query.headers["Location"].endswith("/api/message/customers/?search=a%20b&limit=2")
-
-
-def test_post_without_trailing_slash_keeps_method_and_body(client, alice):
-    response = client.post("/api/message/customers", headers=alice.headers, json={"first_name": "John"})
-    assert response.status_code == 308
-    followed = client.post("/api/message/customers", headers=alice.headers, json={"first_name": "John"},
-                           follow_redirects=True)
-    assert followed.status_code == 201
-    assert followed.get_json()["first_name"] == "John"
-    assert len(listing(client, alice).get_json()) == 1
-
-
-def test_item_without_trailing_slash_redirects_with_308(client, alice):
-    customer = create(client, alice, first_name="John")
-    for method in ("GET", "PUT", "PATCH", "DELETE"):
-        response = client.open(f"{URL}{customer['id']}", method=method, headers=alice.headers)
-        assert response.status_code == 308, method
-        assert response.headers["Location"].endswith(item(customer["id"]))
-    followed = client.get(f"{URL}{customer['id']}", headers=alice.headers, follow_redirects=True)
-    assert followed.status_code == 200
-    assert followed.get_json() == customer
