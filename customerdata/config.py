@@ -71,7 +71,9 @@ FIXED = {
     "JWT_DECODE_ALGORITHMS": ["HS256"],
     "JWT_TOKEN_LOCATION": ["headers"],
     "JWT_BLOCKLIST_TOKEN_CHECKS": ["access", "refresh"],
-    "RATELIMIT_HEADERS_ENABLED": True,
+    # flask-limiter's headers put Retry-After on every answer of a limited route, a 201 or a plain
+    # 401 too; errors.py sets it on the 429 alone
+    "RATELIMIT_HEADERS_ENABLED": False,
     "RATELIMIT_KEY_PREFIX": "customerdata",
 }
 

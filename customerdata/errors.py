@@ -4,6 +4,8 @@ Services raise the domain exceptions defined here; `register_error_handlers` tur
 exceptions, Flask-JWT-Extended's and PyJWT's errors and anything unexpected into responses.
 """
 import logging
+import math
+import time
 
 import jwt as pyjwt
 from flask import jsonify, request
@@ -17,7 +19,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from . import request_id
-from .extensions import db
+from .extensions import db, limiter
 from .form_limits import FormLimitExceeded
 
 log = logging.getLogger("customerdata.errors")
@@ -122,6 +124,15 @@ def _jwt_detail(error):
     return "Token is invalid."
 
 
+def retry_after(error):
+    """Seconds until the window of the breached rate limit ends (for the 429's Retry-After)."""
+    breached = limiter.current_limit
+    if breached is not None and breached.breached:
+        return max(1, math.ceil(breached.window.reset_time - time.time()))
+    limit = getattr(error, "limit", None)  # a 429 flask-limiter did not record: its whole window
+    return limit.limit.get_expiry() if limit is not None else 60
+
+
 def register_error_handlers(app):
     @app.errorhandler(ServiceError)
     def service_error(error):
@@ -145,6 +156,8 @@ def register_error_handlers(app):
         response = _error({"detail": detail}, error.code)
         if error.code == 405:
             response.headers["Allow"] = error.get_response().headers.get("Allow", "")
+        elif error.code == 429:
+            response.headers["Retry-After"] = str(retry_after(error))
         return response
 
     # Flask-JWT-Extended registers its own handlers (422s, {"msg": ...}) in init_app; these

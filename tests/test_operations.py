@@ -158,6 +158,28 @@ def test_register_and_refresh_limits_are_configurable(app_config):
     assert client.post("/api/accounts/refresh").status_code == 429
 
 
+def test_retry_after_is_only_on_the_429(app_config):
+    """Retry-After tells a client to wait; on a 201 or a plain 401 it tells it something false."""
+    app = fresh_app(app_config, LOGIN_RATE_LIMIT="2 per minute")
+    client = app.test_client()
+    body = {"username": "carol", "password": "carol-password-1"}
+    registered = client.post("/api/accounts/register", json=body)
+    assert registered.status_code == 201
+    assert "Retry-After" not in registered.headers
+    logged_in = client.post("/api/accounts/login", json=body)
+    assert logged_in.status_code == 200
+    refreshed = client.post("/api/accounts/refresh",
+                            headers={"Authorization": f"Bearer {logged_in.get_json()['refresh']}"})
+    assert refreshed.status_code == 200
+    wrong = client.post("/api/accounts/login", json=body | {"password": "wrong-password"})
+    assert wrong.status_code == 401
+    throttled = client.post("/api/accounts/login", json=body)
+    assert throttled.status_code == 429
+    for response in (registered, logged_in, refreshed, wrong):
+        assert "Retry-After" not in response.headers, response.status_code
+    assert 0 < int(throttled.headers["Retry-After"]) <= 60
+
+
 def test_default_limits_are_the_documented_ones(app):
     assert (app.config["LOGIN_RATE_LIMIT"], app.config["REGISTER_RATE_LIMIT"], app.config["REFRESH_RATE_LIMIT"]) \
         == ("10 per minute", "10 per minute", "30 per minute")
