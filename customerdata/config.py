@@ -54,7 +54,9 @@ def from_environment(instance):
         "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
         "TRUSTED_PROXY_HOPS": _int("TRUSTED_PROXY_HOPS", 0),
         "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "true").lower() not in ("0", "false", "no", "off"),
-        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
+        # shared by every worker of this host (rate_limits.py); redis://... shares it between hosts
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI")
+        or f"sqlite:///{os.path.join(instance, 'rate_limits.sqlite3')}",
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
         "REGISTER_RATE_LIMIT": env.get("REGISTER_RATE_LIMIT") or "10 per minute",
         "REFRESH_RATE_LIMIT": env.get("REFRESH_RATE_LIMIT") or "30 per minute",
