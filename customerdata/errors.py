@@ -2,11 +2,13 @@
 
 Services raise the domain exceptions defined here; `register_error_handlers` turns them, HTTP
 exceptions, Flask-JWT-Extended's and PyJWT's errors and anything unexpected into responses.
+Configuration refuses a setting with ConfigurationError at start-up.
 """
 import logging
 import math
 import time
 
+import click
 import jwt as pyjwt
 from flask import jsonify, request
 from flask_jwt_extended.exceptions import (
@@ -23,6 +25,15 @@ from .extensions import db, limiter
 from .form_limits import FormLimitExceeded
 
 log = logging.getLogger("customerdata.errors")
+
+
+class ConfigurationError(click.ClickException, RuntimeError):
+    """A setting the app cannot start with, in one line naming it and what it takes.
+
+    Raised while the app is created. A click exception too, so that `flask` prints the line
+    ("Error: ...") instead of a traceback; gunicorn.conf.py checks the settings the same way
+    before any worker starts.
+    """
 
 
 class ServiceError(Exception):
