@@ -55,6 +55,7 @@ def register_logging(app):
 
 def register_extensions(app):
     from . import auth  # noqa: F401  (registers the token checks on the JWT manager)
+    from . import rate_limits  # noqa: F401  (registers the sqlite:// rate-limit store with limits)
     from .database import configure_engine
     from .extensions import cors, db, jwt, limiter, migrate
     from .prepared import release_driver_connection
@@ -88,6 +89,10 @@ def register_blueprints(app):
     from .media import bp as media_bp
     from .message import bp as message_bp
 
+    # Every route answers with and without its trailing slash, itself: no 308 (an HTML page, which
+    # urllib will not follow for a POST), and /api/accounts/me/ is not a 404. Rules read this when
+    # they are added, so it comes before any blueprint; the described paths stay as written.
+    app.url_map.strict_slashes = False
     app.register_blueprint(accounts_bp, url_prefix="/api/accounts")
     app.register_blueprint(message_bp, url_prefix="/api/message")
     app.register_blueprint(media_bp)

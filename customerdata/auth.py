@@ -31,6 +31,19 @@ def issue_tokens(user_id):
 USER_ID_KEY = "customerdata.user_id"
 
 
+def canonical_bearer_scheme(environ):
+    """`Authorization: bearer <token>` as `Bearer <token>`, before anything reads the header.
+
+    The auth-scheme is case-insensitive (RFC 7235), but Flask-JWT-Extended and the verified-token
+    shortcut below compare it exactly; a header already spelled `Bearer ` costs one startswith.
+    """
+    header = environ.get("HTTP_AUTHORIZATION")
+    if header and not header.startswith("Bearer "):
+        scheme, _, credentials = header.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            environ["HTTP_AUTHORIZATION"] = "Bearer " + credentials.strip()
+
+
 def current_user_id():
     return request.environ[USER_ID_KEY]  # set by token_unusable once the token is found usable
 

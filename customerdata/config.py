@@ -5,9 +5,14 @@ No secret lives in this file: unset keys are generated once into the instance fo
 """
 import json
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
+
+from limits import parse_many
+
+from .errors import ConfigurationError
 
 MIB = 1024 * 1024
 
@@ -29,9 +34,53 @@ def normalize_database_url(url):
     return url
 
 
-def _int(name, default):
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+# Environment values are checked when the app starts: a value an operator mistyped fails then, in
+# one line naming the setting and what it takes, not as a traceback or as tokens nobody accepts.
+WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+SWITCH = {"true": True, "1": True, "yes": True, "on": True,
+          "false": False, "0": False, "no": False, "off": False}
+STORAGE_BACKENDS = ("local", "s3")
+
+
+def whole_number(name, default, minimum, unit):
+    """An integer setting of at least `minimum`; unset or empty: the default."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not WHOLE_NUMBER.fullmatch(raw) or int(raw) < minimum:
+        raise ConfigurationError(f"{name} must be a whole number of {unit} >= {minimum}, "
+                                 f"not {os.environ[name]!r}")
+    return int(raw)
+
+
+def switch(name, default):
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in SWITCH:
+        raise ConfigurationError(f"{name} must be true or false (or 1/0, yes/no, on/off), "
+                                 f"not {os.environ[name]!r}")
+    return SWITCH[raw]
+
+
+def choice(name, default, choices):
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ConfigurationError(f"{name} must be {' or '.join(choices)}, not {value!r}")
+    return value
+
+
+def rate(name, default):
+    """A rate limit in flask-limiter's notation, checked now rather than on the route's first call."""
+    value = os.environ.get(name, "").strip() or default
+    try:
+        valid = all(item.amount >= 1 for item in parse_many(value))
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ConfigurationError(f"{name} must be a rate such as '10 per minute' or '100/hour', "
+                                 f"not {value!r}")
+    return value
 
 
 def from_environment(instance):
@@ -41,30 +90,39 @@ def from_environment(instance):
         "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL")
         or f"sqlite:///{os.path.join(instance, 'customerdata.sqlite3')}",
         "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER") or os.path.join(instance, "uploads"),
-        "STORAGE_BACKEND": (env.get("STORAGE_BACKEND") or "local").strip().lower(),
+        "STORAGE_BACKEND": choice("STORAGE_BACKEND", "local", STORAGE_BACKENDS),
         "S3_BUCKET": env.get("S3_BUCKET") or None,
         "S3_PREFIX": env.get("S3_PREFIX") or "",
         "S3_ENDPOINT_URL": env.get("S3_ENDPOINT_URL") or None,
         "S3_REGION": env.get("S3_REGION") or None,
-        "MAX_CONTENT_LENGTH": _int("MAX_CONTENT_LENGTH", 50 * MIB),
-        "MAX_VALUE_LENGTH": _int("MAX_VALUE_LENGTH", 1_048_576),
-        "MEDIA_URL_LIFETIME": _int("MEDIA_URL_SECONDS", 3600),
-        "CHANGES_RETENTION_DAYS": _int("CHANGES_RETENTION_DAYS", 365),
-        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=_int("ACCESS_TOKEN_MINUTES", 15)),
-        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=_int("REFRESH_TOKEN_DAYS", 7)),
+        "MAX_CONTENT_LENGTH": whole_number("MAX_CONTENT_LENGTH", 50 * MIB, 1, "bytes"),
+        "MAX_VALUE_LENGTH": whole_number("MAX_VALUE_LENGTH", 1_048_576, 1, "characters"),
+        "MEDIA_URL_LIFETIME": whole_number("MEDIA_URL_SECONDS", 3600, 1, "seconds"),
+        "CHANGES_RETENTION_DAYS": whole_number("CHANGES_RETENTION_DAYS", 365, 0, "days"),
+        # 0 would mint tokens that have expired when they are answered
+        "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=whole_number("ACCESS_TOKEN_MINUTES", 15, 1, "minutes")),
+        "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=whole_number("REFRESH_TOKEN_DAYS", 7, 1, "days")),
         "CORS_ORIGINS": [o.strip() for o in env.get("CORS_ORIGINS", "").split(",") if o.strip()],
-        "TRUSTED_PROXY_HOPS": _int("TRUSTED_PROXY_HOPS", 0),
-        "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "true").lower() not in ("0", "false", "no", "off"),
-        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or "memory://",
-        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT") or "10 per minute",
-        "REGISTER_RATE_LIMIT": env.get("REGISTER_RATE_LIMIT") or "10 per minute",
-        "REFRESH_RATE_LIMIT": env.get("REFRESH_RATE_LIMIT") or "30 per minute",
-        "BULK_RATE_LIMIT": env.get("BULK_RATE_LIMIT") or "60 per minute",
+        "TRUSTED_PROXY_HOPS": whole_number("TRUSTED_PROXY_HOPS", 0, 0, "proxies"),
+        "RATELIMIT_ENABLED": switch("RATELIMIT_ENABLED", True),
+        # shared by every worker of this host (rate_limits.py); redis://... shares it between hosts
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI")
+        or f"sqlite:///{os.path.join(instance, 'rate_limits.sqlite3')}",
+        "LOGIN_RATE_LIMIT": rate("LOGIN_RATE_LIMIT", "10 per minute"),
+        "REGISTER_RATE_LIMIT": rate("REGISTER_RATE_LIMIT", "10 per minute"),
+        "REFRESH_RATE_LIMIT": rate("REFRESH_RATE_LIMIT", "30 per minute"),
+        "BULK_RATE_LIMIT": rate("BULK_RATE_LIMIT", "60 per minute"),
     }
     for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
         if env.get(name):
             settings[name] = env[name]
     return settings
+
+
+def check_environment():
+    """Raise ConfigurationError for the first environment variable the app cannot start with
+    (gunicorn.conf.py calls it before any worker starts)."""
+    _check_storage(from_environment(instance_path({})))
 
 
 FIXED = {
@@ -73,7 +131,9 @@ FIXED = {
     "JWT_DECODE_ALGORITHMS": ["HS256"],
     "JWT_TOKEN_LOCATION": ["headers"],
     "JWT_BLOCKLIST_TOKEN_CHECKS": ["access", "refresh"],
-    "RATELIMIT_HEADERS_ENABLED": True,
+    # flask-limiter's headers put Retry-After on every answer of a limited route, a 201 or a plain
+    # 401 too; errors.py sets it on the 429 alone
+    "RATELIMIT_HEADERS_ENABLED": False,
     "RATELIMIT_KEY_PREFIX": "customerdata",
 }
 
@@ -101,10 +161,10 @@ def load(app, overrides):
 
 def _check_storage(settings):
     """A misconfigured file store fails at start-up, not on the first upload."""
-    if settings["STORAGE_BACKEND"] not in ("local", "s3"):
-        raise RuntimeError(f"STORAGE_BACKEND must be local or s3, not {settings['STORAGE_BACKEND']!r}")
+    if settings["STORAGE_BACKEND"] not in STORAGE_BACKENDS:
+        raise ConfigurationError(f"STORAGE_BACKEND must be local or s3, not {settings['STORAGE_BACKEND']!r}")
     if settings["STORAGE_BACKEND"] == "s3" and not settings.get("S3_BUCKET"):
-        raise RuntimeError("STORAGE_BACKEND=s3 needs S3_BUCKET")
+        raise ConfigurationError("STORAGE_BACKEND=s3 needs S3_BUCKET")
 
 
 def instance_secret_keys(instance):

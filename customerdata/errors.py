@@ -2,9 +2,13 @@
 
 Services raise the domain exceptions defined here; `register_error_handlers` turns them, HTTP
 exceptions, Flask-JWT-Extended's and PyJWT's errors and anything unexpected into responses.
+Configuration refuses a setting with ConfigurationError at start-up.
 """
 import logging
+import math
+import time
 
+import click
 import jwt as pyjwt
 from flask import jsonify, request
 from flask_jwt_extended.exceptions import (
@@ -17,10 +21,19 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from . import request_id
-from .extensions import db
+from .extensions import db, limiter
 from .form_limits import FormLimitExceeded
 
 log = logging.getLogger("customerdata.errors")
+
+
+class ConfigurationError(click.ClickException, RuntimeError):
+    """A setting the app cannot start with, in one line naming it and what it takes.
+
+    Raised while the app is created. A click exception too, so that `flask` prints the line
+    ("Error: ...") instead of a traceback; gunicorn.conf.py checks the settings the same way
+    before any worker starts.
+    """
 
 
 class ServiceError(Exception):
@@ -92,8 +105,12 @@ class AuthenticationFailed(DetailError):
 class UnsupportedMediaType(DetailError):
     status = 415
 
-    def __init__(self, mimetype):
-        super().__init__(f'Unsupported media type "{mimetype}" in request.')
+    def __init__(self, mimetype, body_is_json=False):
+        detail = f'Unsupported media type "{mimetype}" in request.'
+        if body_is_json:  # `curl -d '{...}'` labels JSON as a form unless told otherwise
+            detail = (f'Unsupported media type "{mimetype}" in request: the body is JSON; '
+                      "send it with Content-Type: application/json.")
+        super().__init__(detail)
 
 
 def _error(body, status, headers=None):
@@ -137,6 +154,15 @@ def _jwt_detail(error):
     return "Token is invalid."
 
 
+def retry_after(error):
+    """Seconds until the window of the breached rate limit ends (for the 429's Retry-After)."""
+    breached = limiter.current_limit
+    if breached is not None and breached.breached:
+        return max(1, math.ceil(breached.window.reset_time - time.time()))
+    limit = getattr(error, "limit", None)  # a 429 flask-limiter did not record: its whole window
+    return limit.limit.get_expiry() if limit is not None else 60
+
+
 def register_error_handlers(app):
     @app.errorhandler(ServiceError)
     def service_error(error):
@@ -160,6 +186,8 @@ def register_error_handlers(app):
         response = _error({"detail": detail}, error.code)
         if error.code == 405:
             response.headers["Allow"] = error.get_response().headers.get("Allow", "")
+        elif error.code == 429:
+            response.headers["Retry-After"] = str(retry_after(error))
         return response
 
     # Flask-JWT-Extended registers its own handlers (422s, {"msg": ...}) in init_app; these

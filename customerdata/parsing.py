@@ -1,5 +1,6 @@
 """webargs parsing with the contract's errors: field-keyed 400s, JSON parse errors, 415."""
 import functools
+import json
 import re
 
 import marshmallow as ma
@@ -8,7 +9,8 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from .auth import current_user_id
 from .errors import InvalidInput, ParseError, UnsupportedMediaType
 
-FORM_TYPES = frozenset({"multipart/form-data", "application/x-www-form-urlencoded"})
+URLENCODED = "application/x-www-form-urlencoded"
+FORM_TYPES = frozenset({"multipart/form-data", URLENCODED})
 # what is left of a \uD800-\uDFFF escape without its pair: no UTF-8 can store or answer it
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -44,17 +46,28 @@ class Parser(FlaskParser):
 
     def load_json(self, req, schema):
         if _has_body(req) and not is_json_request(req):
-            raise UnsupportedMediaType(req.mimetype)
+            raise _unsupported(req)
         return super().load_json(req, schema)
 
     def load_body(self, req, schema):
-        """JSON, multipart or urlencoded: the fields (and files) of whichever the client sent."""
+        """JSON, multipart or urlencoded: the fields (and files) of whichever the client sent.
+
+        A form body that is really a JSON object (`curl -d '{...}'` without a Content-Type) is a
+        415 that says so: parsed as a form it is one field named after the whole body, and the
+        request would otherwise change nothing or fail on fields it does carry.
+        """
         if not _has_body(req) or is_json_request(req):
             return self.load_json(req, schema)
         if req.mimetype not in FORM_TYPES:
-            raise UnsupportedMediaType(req.mimetype)
+            raise _unsupported(req)
+        if req.mimetype == URLENCODED:
+            # read before the form parser splits it on "&", "=" and "+"; the parser reads the copy
+            _refuse_json_object(req)
         merged = req.form.copy()
         merged.update(req.files)
+        if not merged:
+            # multipart without a boundary parses as nothing and leaves the body unread
+            _refuse_json_object(req)
         return self._makeproxy(merged, schema)
 
     def use_args(self, argmap, req=None, *, location=None, **kwargs):
@@ -83,6 +96,33 @@ def _holds_lone_surrogate(data):
         elif isinstance(item, list):
             pending.extend(item)
     return False
+
+
+def _unsupported(req):
+    return UnsupportedMediaType(req.mimetype, body_is_json=_is_json_object(_unread_body(req)))
+
+
+def _refuse_json_object(req):
+    if _is_json_object(_unread_body(req)):
+        raise UnsupportedMediaType(req.mimetype, body_is_json=True)
+
+
+def _unread_body(req):
+    """What is left of the body (cached: a form parser reads it again), unless it is longer than a
+    form field may be (MAX_FORM_MEMORY_SIZE) or of unknown length; then None and nothing is read."""
+    length, limit = req.content_length, req.max_form_memory_size
+    if length is None or (limit is not None and length > limit):
+        return None
+    return req.get_data(cache=True)
+
+
+def _is_json_object(data):
+    if not data or not data.lstrip().startswith(b"{"):
+        return False
+    try:
+        return isinstance(json.loads(data), dict)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return False
 
 
 def _has_body(req):

@@ -3,6 +3,7 @@
 import json
 import os
 import stat
+import subprocess
 from datetime import timedelta
 
 import pytest
@@ -268,3 +269,74 @@ def test_a_misconfigured_file_store_fails_at_start_up(app_config):
         _create_app(app_config | {"STORAGE_BACKEND": "ftp"})
     with _pytest.raises(RuntimeError, match="needs S3_BUCKET"):
         _create_app(app_config | {"STORAGE_BACKEND": "s3", "S3_BUCKET": None})
+
+
+# Settings checked at start-up
+
+@pytest.mark.parametrize("name, value, message", [
+    ("ACCESS_TOKEN_MINUTES", "abc", "ACCESS_TOKEN_MINUTES must be a whole number of minutes >= 1, not 'abc'"),
+    ("ACCESS_TOKEN_MINUTES", "0", "ACCESS_TOKEN_MINUTES must be a whole number of minutes >= 1, not '0'"),
+    ("REFRESH_TOKEN_DAYS", "-1", "REFRESH_TOKEN_DAYS must be a whole number of days >= 1, not '-1'"),
+    ("MAX_CONTENT_LENGTH", "50M", "MAX_CONTENT_LENGTH must be a whole number of bytes >= 1, not '50M'"),
+    ("MAX_VALUE_LENGTH", "0", "MAX_VALUE_LENGTH must be a whole number of characters >= 1, not '0'"),
+    ("MEDIA_URL_SECONDS", "1.5", "MEDIA_URL_SECONDS must be a whole number of seconds >= 1, not '1.5'"),
+    ("TRUSTED_PROXY_HOPS", "-1", "TRUSTED_PROXY_HOPS must be a whole number of proxies >= 0, not '-1'"),
+    ("RATELIMIT_ENABLED", "maybe",
+     "RATELIMIT_ENABLED must be true or false (or 1/0, yes/no, on/off), not 'maybe'"),
+    ("STORAGE_BACKEND", "ftp", "STORAGE_BACKEND must be local or s3, not 'ftp'"),
+    ("LOGIN_RATE_LIMIT", "ten a minute",
+     "LOGIN_RATE_LIMIT must be a rate such as '10 per minute' or '100/hour', not 'ten a minute'"),
+    ("REFRESH_RATE_LIMIT", "0 per minute",
+     "REFRESH_RATE_LIMIT must be a rate such as '10 per minute' or '100/hour', not '0 per minute'"),
+])
+def test_a_bad_setting_fails_at_start_up_with_one_line_naming_it(make_app, clean_env, name, value, message):
+    clean_env.setenv(name, value)
+    with pytest.raises(RuntimeError) as raised:
+        make_app()
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize("value, enabled", [("false", False), ("OFF", False), ("0", False), ("no", False),
+                                            ("true", True), ("On", True), ("1", True), ("yes", True),
+                                            ("", True)])
+def test_rate_limits_switch_takes_the_usual_spellings(make_app, clean_env, value, enabled):
+    clean_env.setenv("RATELIMIT_ENABLED", value)
+    assert make_app().config["RATELIMIT_ENABLED"] is enabled
+
+
+def test_whole_numbers_may_carry_surrounding_spaces(make_app, clean_env):
+    clean_env.setenv("ACCESS_TOKEN_MINUTES", " 5 ")
+    clean_env.setenv("TRUSTED_PROXY_HOPS", "0")
+    app = make_app()
+    assert app.config["JWT_ACCESS_TOKEN_EXPIRES"] == timedelta(minutes=5)
+    assert app.config["TRUSTED_PROXY_HOPS"] == 0
+
+
+def _run(command, env_changes, tmp_path):
+    from live_server import BIN, REPO_ROOT, SCRUBBED
+
+    env = {name: value for name, value in os.environ.items() if name not in SCRUBBED}
+    env.update({"INSTANCE_PATH": str(tmp_path / "instance"), **env_changes})
+    result = subprocess.run([str(BIN / command[0]), *command[1:]], cwd=REPO_ROOT, env=env,
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    return result.returncode, (result.stdout + result.stderr).strip()
+
+
+def test_the_flask_cli_prints_the_one_line(tmp_path):
+    status, output = _run(["flask", "--app", "wsgi", "users", "list"], {"ACCESS_TOKEN_MINUTES": "abc"},
+                          tmp_path)
+    assert status != 0
+    assert output == "Error: ACCESS_TOKEN_MINUTES must be a whole number of minutes >= 1, not 'abc'"
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("ACCESS_TOKEN_MINUTES", "0", "ACCESS_TOKEN_MINUTES must be a whole number of minutes >= 1, not '0'"),
+    # gunicorn itself reads WEB_CONCURRENCY with int() before any configuration file: "many" is its traceback
+    ("WEB_CONCURRENCY", "0", "WEB_CONCURRENCY must be a whole number of worker processes >= 1, not '0'"),
+    ("GUNICORN_TIMEOUT", "1m", "GUNICORN_TIMEOUT must be a whole number of seconds >= 0, not '1m'"),
+])
+def test_gunicorn_prints_the_one_line_and_starts_no_worker(tmp_path, name, value, message):
+    status, output = _run(["gunicorn", "-c", "gunicorn.conf.py", "--bind", "127.0.0.1:0", "wsgi:app"],
+                          {name: value}, tmp_path)
+    assert status != 0
+    assert output == f"Error: {message}"

@@ -195,6 +195,58 @@ def test_unsupported_content_type(client, alice):
     assert response.get_json() == {"detail": 'Unsupported media type "text/plain" in request.'}
 
 
+def json_sent_as(mimetype):
+    return {"detail": f'Unsupported media type "{mimetype}" in request: the body is JSON; '
+                      "send it with Content-Type: application/json."}
+
+
+URLENCODED = "application/x-www-form-urlencoded"
+
+
+def test_json_sent_as_a_form_is_a_415_that_says_so(client, alice, customer):
+    """`curl -d '{...}'` without -H sends JSON as application/x-www-form-urlencoded."""
+    body = f'{{"customer": {customer}, "key": "birthday", "value": "1999-09-09"}}'
+    response = client.post(ENTRIES, data=body, content_type=URLENCODED, headers=alice.headers)
+    assert response.status_code == 415
+    assert response.get_json() == json_sent_as(URLENCODED)
+    # with "=", "&" or "+" in it, the body is still JSON however a form parser would split it
+    body = f'{{"customer": {customer}, "key": "a+b", "value": "x=1&y=2"}}'
+    response = client.post(ENTRIES, data=body, content_type=URLENCODED, headers=alice.headers)
+    assert response.get_json() == json_sent_as(URLENCODED)
+    assert client.get(ENTRIES, headers=alice.headers).get_json() == []
+
+
+def test_json_sent_as_a_form_on_update_is_a_415_and_changes_nothing(client, alice, create):
+    entry = create(key="birthday", value="1990-05-15")
+    for method in ("PATCH", "PUT"):
+        response = client.open(entry_url(entry["id"]), method=method, data='{"value": "1999-09-09"}',
+                               content_type=URLENCODED, headers=alice.headers)
+        assert response.status_code == 415, method
+        assert response.get_json() == json_sent_as(URLENCODED)
+    assert client.get(entry_url(entry["id"]), headers=alice.headers).get_json()["value"] == "1990-05-15"
+
+
+def test_json_sent_as_multipart_without_a_boundary_is_a_415_that_says_so(client, alice, customer):
+    body = f'  {{"customer": {customer}, "key": "birthday", "value": "1999-09-09"}}\n'
+    response = client.post(ENTRIES, data=body, content_type="multipart/form-data", headers=alice.headers)
+    assert response.status_code == 415
+    assert response.get_json() == json_sent_as("multipart/form-data")
+
+
+@pytest.mark.parametrize("body", ['{"key": ', '["not", "an", "object"]', '{key=birthday'])
+def test_a_form_that_is_not_a_json_object_is_still_a_form(client, alice, body):
+    response = client.post(ENTRIES, data=body, content_type=URLENCODED, headers=alice.headers)
+    assert response.status_code == 400
+    assert "customer" in response.get_json()
+
+
+def test_a_json_value_inside_a_form_is_just_a_value(client, alice, customer):
+    response = client.post(ENTRIES, data={"customer": str(customer), "key": "prefs", "value": '{"a": 1}'},
+                           content_type=URLENCODED, headers=alice.headers)
+    assert response.status_code == 201
+    assert response.get_json()["value"] == '{"a": 1}'
+
+
 def test_malformed_json(client, alice):
     response = client.post(ENTRIES, data='{"key": ', content_type="application/json", headers=alice.headers)
     assert response.status_code == 400
@@ -323,11 +375,6 @@ def test_entries_of_one_customer(client, alice, bob, create, customer):
         response = client.get(f"/api/message/customer/{missing}/data/", headers=user.headers)
         assert response.status_code == 404
         assert response.get_json() == {"detail": "Customer not found."}
-
-
-def test_missing_trailing_slash_redirects(client, alice):
-    response = client.get(ENTRIES.rstrip("/"), headers=alice.headers)
-    assert response.status_code == 308
 
 
 # Update (§4)

@@ -1,7 +1,8 @@
 """Downloads at /media/<path>: only through a signed, unexpired link; always an inert attachment."""
 import io
+import re
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -28,12 +29,32 @@ def test_signed_link_downloads_an_inert_attachment_without_a_token(client, entry
     response = client.get(local(entry["file_url"]))
     assert response.status_code == 200
     assert response.data == CONTENT
+    # the original name in filename* (RFC 5987); the stored safe name for clients that read filename only
+    assert entry["file"].endswith("/Vertrag_Muller.html")
     assert response.headers["Content-Disposition"] == (
-        "attachment; filename=\"Vertrag Muller.html\"; filename*=UTF-8''Vertrag%20M%C3%BCller.html")
+        "attachment; filename=Vertrag_Muller.html; filename*=UTF-8''Vertrag%20M%C3%BCller.html")
     # an HTML upload must never render as a page of this origin
     assert response.headers["Content-Type"] == "application/octet-stream"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("name", ["قرارداد.pdf", "日本.txt"])
+def test_a_name_ascii_cannot_spell_falls_back_to_the_stored_name(client, file_entry, name):
+    """Dropping what ASCII cannot hold left `filename=.pdf`: `curl -OJ` saved a hidden file."""
+    entry = file_entry("contract", b"%PDF-1.4", name)
+    stored = entry["file"].rsplit("/", 1)[1]
+    assert re.fullmatch(r"[0-9a-f]{16}\.(pdf|txt)", stored)
+    response = client.get(local(entry["file_url"]))
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"] == (
+        f"attachment; filename={stored}; filename*=UTF-8''{quote(name)}")
+
+
+def test_an_ascii_name_is_kept_as_it_is(client, file_entry):
+    entry = file_entry("contract", b"%PDF-1.4", "contract v2.pdf")
+    response = client.get(local(entry["file_url"]))
+    assert response.headers["Content-Disposition"] == 'attachment; filename="contract v2.pdf"'
 
 
 def test_range_and_conditional_requests(client, entry):

@@ -2,6 +2,8 @@
 import json
 import logging
 import os
+import re
+import time
 
 import pytest
 
@@ -158,6 +160,28 @@ def test_register_and_refresh_limits_are_configurable(app_config):
     assert client.post("/api/accounts/refresh").status_code == 429
 
 
+def test_retry_after_is_only_on_the_429(app_config):
+    """Retry-After tells a client to wait; on a 201 or a plain 401 it tells it something false."""
+    app = fresh_app(app_config, LOGIN_RATE_LIMIT="2 per minute")
+    client = app.test_client()
+    body = {"username": "carol", "password": "carol-password-1"}
+    registered = client.post("/api/accounts/register", json=body)
+    assert registered.status_code == 201
+    assert "Retry-After" not in registered.headers
+    logged_in = client.post("/api/accounts/login", json=body)
+    assert logged_in.status_code == 200
+    refreshed = client.post("/api/accounts/refresh",
+                            headers={"Authorization": f"Bearer {logged_in.get_json()['refresh']}"})
+    assert refreshed.status_code == 200
+    wrong = client.post("/api/accounts/login", json=body | {"password": "wrong-password"})
+    assert wrong.status_code == 401
+    throttled = client.post("/api/accounts/login", json=body)
+    assert throttled.status_code == 429
+    for response in (registered, logged_in, refreshed, wrong):
+        assert "Retry-After" not in response.headers, response.status_code
+    assert 0 < int(throttled.headers["Retry-After"]) <= 60
+
+
 def test_default_limits_are_the_documented_ones(app):
     assert (app.config["LOGIN_RATE_LIMIT"], app.config["REGISTER_RATE_LIMIT"], app.config["REFRESH_RATE_LIMIT"]) \
         == ("10 per minute", "10 per minute", "30 per minute")
@@ -185,6 +209,50 @@ def test_limits_shared_through_redis_across_app_instances(app_config, redis_url)
     in_memory = settings | {"RATELIMIT_STORAGE_URI": "memory://"}
     fresh_app(app_config, **in_memory)
     assert [r.status_code for r in _hammer_login(fresh_app(app_config, **in_memory).test_client(), 2)] == [401, 401]
+
+
+def test_the_default_store_is_shared_by_every_app_of_an_instance_folder(app_config):
+    """Without RATELIMIT_STORAGE_URI the counters live in the instance folder, so every worker
+    process of a host (each its own app) counts one client's attempts together."""
+    first = fresh_app(app_config, LOGIN_RATE_LIMIT="3 per minute")
+    assert first.config["RATELIMIT_STORAGE_URI"].startswith("sqlite:///")
+    assert [r.status_code for r in _hammer_login(first.test_client(), 2)] == [401, 401]
+    second = fresh_app(app_config, LOGIN_RATE_LIMIT="3 per minute")
+    assert [r.status_code for r in _hammer_login(second.test_client(), 2)] == [401, 429]
+    assert [r.status_code for r in _hammer_login(first.test_client(), 1)] == [429]
+
+
+def test_the_sqlite_store_starts_a_new_window_when_the_old_one_ends(tmp_path):
+    from customerdata.rate_limits import SQLiteStorage
+
+    store = SQLiteStorage(f"sqlite:///{tmp_path / 'limits.sqlite3'}")
+    assert [store.incr("k", 1) for _ in range(3)] == [1, 2, 3]
+    assert store.get("k") == 3 and store.get("other") == 0
+    assert time.time() < store.get_expiry("k") <= time.time() + 1
+    time.sleep(1.1)
+    assert store.get("k") == 0
+    assert store.incr("k", 60, amount=2) == 2
+    store.clear("k")
+    assert store.get("k") == 0 and store.check()
+
+
+def test_the_login_limit_holds_across_gunicorn_workers():
+    """The README's 10 per minute, under gunicorn with several workers and the default store:
+    with memory:// each worker counted alone and about 30 of 50 attempts got through."""
+    from live_server import api, live_server
+
+    settings = {"RATELIMIT_STORAGE_URI": None, "RATELIMIT_ENABLED": None, "LOGIN_RATE_LIMIT": None,
+                # gunicorn's access log names the worker: "worker=<pid> /api/accounts/login"
+                "GUNICORN_CMD_ARGS": "--access-logformat 'worker=%(p)s %(U)s'"}
+    with live_server(settings, workers=5) as server:
+        statuses = [api(server.base_url, "POST", "/api/accounts/login",
+                        {"username": "nobody", "password": "wrong-password"})[0] for _ in range(15)]
+        deadline = time.monotonic() + 5  # gunicorn writes an access line after its answer
+        while len(served_by := re.findall(r"worker=<(\d+)> /api/accounts/login", server.log())) < 15 \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert statuses == [401] * 10 + [429] * 5, statuses
+    assert len(served_by) == 15 and len(set(served_by)) > 1, served_by  # several workers counted together
 
 
 # Headers

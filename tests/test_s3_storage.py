@@ -6,7 +6,7 @@ downloads follow the app's redirect to the presigned URL with a real HTTP client
 import io
 import re
 from datetime import timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -16,7 +16,8 @@ from customerdata.models import CustomerData
 ENTRIES = "/api/message/customer-data/"
 MIB = 1024 * 1024
 HTML_NAME = "Vertrag Müller.html"
-HTML_DISPOSITION = "attachment; filename=\"Vertrag Muller.html\"; filename*=UTF-8''Vertrag%20M%C3%BCller.html"
+# the original name in filename* (RFC 5987), the stored safe name in filename
+HTML_DISPOSITION = "attachment; filename=Vertrag_Muller.html; filename*=UTF-8''Vertrag%20M%C3%BCller.html"
 
 
 @pytest.fixture(autouse=True)
@@ -149,6 +150,19 @@ def test_entry_lifecycle_keeps_bucket_and_rows_in_step(app, client, alice, custo
     assert client.delete(f"/api/message/customers/{customer}/", headers=alice.headers).status_code == 200
     assert bucket.paths() == set()
     assert_bucket_matches_rows(app, bucket)
+
+
+def test_a_name_ascii_cannot_spell_falls_back_to_the_stored_name(client, file_entry, bucket):
+    """Dropping what ASCII cannot hold left `filename=.pdf`: `curl -OJ` saved a hidden file."""
+    entry = file_entry("contract", b"%PDF-1.4", "قرارداد.pdf")
+    stored = entry["file"].rsplit("/", 1)[1]
+    assert re.fullmatch(r"[0-9a-f]{16}\.pdf", stored)
+    expected = f"attachment; filename={stored}; filename*=UTF-8''{quote('قرارداد.pdf')}"
+    assert bucket.head(entry)["ContentDisposition"] == expected
+    fetched, location = download(client, entry)
+    assert parse_qs(urlsplit(location).query)["response-content-disposition"] == [expected]
+    assert fetched.status_code == 200
+    assert fetched.headers["Content-Disposition"] == expected
 
 
 def test_same_name_never_overwrites(client, file_entry, bucket):

@@ -66,3 +66,26 @@ def test_only_a_bearer_header_takes_the_shortcut(client, alice, scheme):
     response = client.get("/api/message/customer-data/",
                           headers={"Authorization": f"{scheme} {alice.tokens['access']}"})
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER", "bEaReR"])
+@pytest.mark.parametrize("path", ROUTES)
+def test_the_bearer_scheme_is_case_insensitive(client, alice, path, scheme):
+    """RFC 7235: the auth-scheme is case-insensitive. The first request verifies the token, the
+    second may take the remembered-token shortcut; both must accept it."""
+    headers = {"Authorization": f"{scheme} {alice.tokens['access']}"}
+    for _ in range(2):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 200, response.get_json()
+    forged = {"Authorization": f"{scheme} {alice.tokens['access'][:-2]}AA"}
+    assert client.get(path, headers=forged).status_code == 401
+
+
+def test_refresh_and_logout_take_a_lower_case_scheme_too(client, alice):
+    response = client.post("/api/accounts/refresh",
+                           headers={"Authorization": f"bearer {alice.tokens['refresh']}"})
+    assert response.status_code == 200, response.get_json()
+    access = response.get_json()["access"]
+    logout = client.post("/api/accounts/logout", headers={"Authorization": f"bearer {access}"})
+    assert logout.status_code == 200
+    assert client.get("/api/accounts/me", headers={"Authorization": f"Bearer {access}"}).status_code == 401

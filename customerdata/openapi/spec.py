@@ -56,7 +56,8 @@ HEADERS = {
                          "schema": {"type": "string"}},
     "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}},
     "Content-Disposition": {"description": "`attachment`, with the name the file was uploaded with "
-                                           "(RFC 5987 encoded).", "schema": {"type": "string"}},
+                                           "(RFC 5987 encoded; when it is not ASCII, `filename` is the "
+                                           "stored name).", "schema": {"type": "string"}},
     "ETag": {"description": "The version of what is answered: for `If-None-Match` on downloads, for "
                             "`If-Match` on entry writes.", "schema": {"type": "string"}},
     "Last-Modified": {"description": "For `If-Modified-Since` requests.", "schema": {"type": "string"}},

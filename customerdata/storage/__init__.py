@@ -5,11 +5,14 @@ backend; the API shows them as `/media/<path>`. Storage knows bytes, never rows.
 """
 import mimetypes
 import os
+import re
 import secrets
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from flask import current_app
+from werkzeug.http import dump_options_header
 from werkzeug.utils import secure_filename
 
 MEDIA_PREFIX = "/media/"
@@ -70,6 +73,25 @@ INERT_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "applicatio
 def download_type(name):
     guessed = mimetypes.guess_type(name)[0] or ""
     return guessed if guessed.startswith(INERT_TYPES) else "application/octet-stream"
+
+
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def attachment(name, stored_path):
+    """`Content-Disposition: attachment` naming the file as the client uploaded it (RFC 6266).
+
+    An ASCII name goes in `filename` as it is. Any other goes in `filename*` (RFC 5987, UTF-8), and
+    `filename`, for clients that read only that one, is the stored safe name (the base name of the
+    stored path): dropping what ASCII cannot spell turns `قرارداد.pdf` into `.pdf`, which
+    `curl -OJ` saves as a hidden file.
+    """
+    fallback = os.path.basename(stored_path)
+    name = CONTROL.sub("_", name or "") or fallback
+    if name.isascii():
+        return dump_options_header("attachment", {"filename": name})
+    return dump_options_header("attachment", {"filename": fallback,
+                                              "filename*": f"UTF-8''{quote(name, safe='!#$&+-.^_`|~')}"})
 
 
 def dated_folder(now=None):

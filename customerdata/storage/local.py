@@ -8,7 +8,7 @@ from urllib.parse import quote, urlencode
 
 from flask import request, send_file
 
-from . import MEDIA_PREFIX, Storage, dated_folder, download_type, safe_name, with_suffix
+from . import MEDIA_PREFIX, Storage, attachment, dated_folder, download_type, safe_name, with_suffix
 from .signing import sign
 
 CHUNK = 1024 * 1024
@@ -81,8 +81,10 @@ class LocalStorage(Storage):
         if not os.path.isfile(absolute):
             raise FileNotFoundError(path)
         # conditional=True gives Range, ETag and If-Modified-Since support
-        return send_file(absolute, mimetype=download_type(download_name), as_attachment=True,
-                         download_name=download_name, conditional=True, etag=True, max_age=0)
+        response = send_file(absolute, mimetype=download_type(download_name), as_attachment=True,
+                             download_name=download_name, conditional=True, etag=True, max_age=0)
+        response.headers["Content-Disposition"] = attachment(download_name, path)
+        return response
 
     def delete(self, path):
         try:

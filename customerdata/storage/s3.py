@@ -19,9 +19,7 @@ either backend and a migration copies keys one to one. Credentials come from bot
 """
 import logging
 import os
-import re
 import secrets
-import unicodedata
 from datetime import UTC
 from urllib.parse import quote, urlencode
 
@@ -30,9 +28,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from flask import redirect, request
-from werkzeug.http import dump_options_header
 
-from . import MEDIA_PREFIX, Storage, dated_folder, safe_name, with_suffix
+from . import MEDIA_PREFIX, Storage, attachment, dated_folder, safe_name, with_suffix
 from .signing import sign
 
 log = logging.getLogger("customerdata.storage")
@@ -46,7 +43,6 @@ ATTEMPTS = 20
 STORED_TYPE = "application/octet-stream"
 NOT_FOUND = ("404", "NoSuchKey", "NotFound")
 TAKEN = ("PreconditionFailed", "ConditionalRequestConflict")  # If-None-Match: * lost to another write
-CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def transfer_config():
@@ -55,18 +51,6 @@ def transfer_config():
                             preferred_transfer_client="classic")
     config.max_in_memory_upload_chunks = IN_MEMORY_PARTS  # not an argument of boto3's TransferConfig
     return config
-
-
-def attachment(name):
-    """`attachment; filename=...; filename*=UTF-8''...` (RFC 5987), as Flask's send_file writes it."""
-    name = CONTROL.sub("_", name or "file")
-    try:
-        name.encode("ascii")
-        names = {"filename": name}
-    except UnicodeEncodeError:
-        simple = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-        names = {"filename": simple, "filename*": f"UTF-8''{quote(name, safe='!#$&+-.^_`|~')}"}
-    return dump_options_header("attachment", names)
 
 
 class _KeptOpen:
@@ -138,7 +122,7 @@ class S3Storage(Storage):
 
     def _put_new(self, path, stream, original_name):
         """Upload under `path` unless something is there already (FileExistsError)."""
-        extra = {"ContentType": STORED_TYPE, "ContentDisposition": attachment(original_name)}
+        extra = {"ContentType": STORED_TYPE, "ContentDisposition": attachment(original_name, path)}
         start = _position(stream)
         while True:
             try:
@@ -192,7 +176,7 @@ class S3Storage(Storage):
         self._head(path)  # a missing object is the app's 404, not the store's XML
         url = self.client.generate_presigned_url("get_object", ExpiresIn=PRESIGNED_SECONDS, Params={
             "Bucket": self.bucket, "Key": self._key(path),
-            "ResponseContentDisposition": attachment(download_name),
+            "ResponseContentDisposition": attachment(download_name, path),
             "ResponseContentType": STORED_TYPE,
         })
         response = redirect(url, code=302)
