@@ -54,8 +54,10 @@ def register_logging(app):
 
 
 def register_extensions(app):
-    from . import auth  # noqa: F401  (registers the token checks on the JWT manager)
-    from . import rate_limits  # noqa: F401  (registers the sqlite:// rate-limit store with limits)
+    from . import (
+        auth,  # noqa: F401  (registers the token checks on the JWT manager)
+        rate_limits,  # noqa: F401  (registers the sqlite:// rate-limit store with limits)
+    )
     from .database import configure_engine
     from .extensions import cors, db, jwt, limiter, migrate
     from .prepared import release_driver_connection

@@ -21,6 +21,7 @@ storage = AppGroup("storage", help="Check, repair and migrate stored files again
 tokens = AppGroup("tokens", help="Maintain the token revocation list.")
 customer_data = AppGroup("customer-data", help="Export customer data entries.")
 changes = AppGroup("changes", help="Maintain the change log.")
+idempotency_keys = AppGroup("idempotency", help="Maintain the kept answers of Idempotency-Key requests.")
 
 
 def _user_or_fail(username):
@@ -206,6 +207,14 @@ def changes_purge():
                "day(s).")
 
 
+@idempotency_keys.command("purge")
+def idempotency_purge():
+    """Delete Idempotency-Keys (and their kept answers) older than IDEMPOTENCY_HOURS (cron: hourly)."""
+    from . import idempotency
+
+    click.echo(f"Purged {idempotency.purge()} expired Idempotency-Key(s).")
+
+
 EXPORT_FIELDS = ("id", "customer", "user", "key", "value", "file", "file_name", "customer_name",
                  "created_at", "updated_at")
 
@@ -246,5 +255,5 @@ def _write_export(output, fmt, dump, rows, total, show_progress):
 
 
 def register_commands(app):
-    for group in (users, customers, storage, tokens, customer_data, changes):
+    for group in (users, customers, storage, tokens, customer_data, changes, idempotency_keys):
         app.cli.add_command(group)

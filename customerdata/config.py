@@ -99,6 +99,9 @@ def from_environment(instance):
         "MAX_VALUE_LENGTH": whole_number("MAX_VALUE_LENGTH", 1_048_576, 1, "characters"),
         "MEDIA_URL_LIFETIME": whole_number("MEDIA_URL_SECONDS", 3600, 1, "seconds"),
         "CHANGES_RETENTION_DAYS": whole_number("CHANGES_RETENTION_DAYS", 365, 0, "days"),
+        "IDEMPOTENCY_HOURS": whole_number("IDEMPOTENCY_HOURS", 24, 1, "hours"),
+        # a claimed key whose request ran longer than a worker may is free again (its worker died)
+        "IDEMPOTENCY_RUNNING_SECONDS": whole_number("GUNICORN_TIMEOUT", 60, 0, "seconds"),
         # 0 would mint tokens that have expired when they are answered
         "JWT_ACCESS_TOKEN_EXPIRES": timedelta(minutes=whole_number("ACCESS_TOKEN_MINUTES", 15, 1, "minutes")),
         "JWT_REFRESH_TOKEN_EXPIRES": timedelta(days=whole_number("REFRESH_TOKEN_DAYS", 7, 1, "days")),

@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -222,6 +223,24 @@ class ChangePurge(db.Model):
                                          autoincrement=False)
     txid: Mapped[int] = mapped_column(BigInteger)
     change_id: Mapped[int] = mapped_column(BigInteger)
+
+
+class IdempotencyKey(db.Model):
+    """A POST's Idempotency-Key and, once it ran, its kept answer (customerdata/idempotency.py)."""
+
+    __tablename__ = "idempotency_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # SHA-256 of the request (idempotency.fingerprint)
+    status: Mapped[int | None]  # null while the first request runs
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
 
 
 class RevokedToken(db.Model):

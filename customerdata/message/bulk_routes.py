@@ -38,7 +38,7 @@ def bulk_upsert(args):
 
 
 @bp.get("/customer-data/export/")
-@responds(200, {"type": "string"}, content_type="text/csv", headers=("Content-Disposition",),
+@responds(200, {"type": "string"}, content_type=("text/csv", "application/jsonl"), headers=("Content-Disposition",),
           description="CSV (or, with format=jsonl, one entry per line as JSON), streamed.")
 @bulk_limit
 @use_args(ExportArgsSchema(), location="query")

@@ -2,7 +2,15 @@
 from flask import current_app
 from marshmallow import Schema, fields
 
-from ..fields import BASE_MESSAGES, Boolean, Choice, InputSchema, PrimaryKey, Text, Upload
+from ..fields import (
+    BASE_MESSAGES,
+    Boolean,
+    Choice,
+    InputSchema,
+    PrimaryKey,
+    Text,
+    Upload,
+)
 from .bulk import Item
 from .schemas import CustomerDataListArgsSchema
 
@@ -109,6 +117,8 @@ class ImportArgsSchema(Schema):
 
 
 class ImportFileSchema(InputSchema):
+    """multipart/form-data with the CSV as `file`."""
+
     file = Upload(required=True)
 
 

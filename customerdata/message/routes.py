@@ -1,5 +1,6 @@
 from flask import Blueprint, request
 
+from .. import idempotency
 from ..auth import current_user_id, require_access_token
 from ..listing import Page, paging_headers
 from ..openapi import responds
@@ -31,6 +32,7 @@ dump_customers = row_dumper(customer_schema)
 
 
 bp.before_request(require_access_token)  # every route of this blueprint needs an access token
+idempotency.register(bp)  # after the token check: keys are per user
 
 
 def _listed(dump, rows, total, page):

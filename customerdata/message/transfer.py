@@ -82,6 +82,8 @@ def _drain(buffer):
 def read_csv(upload):
     """The data rows of an uploaded CSV as (row number, {column: cell}); a 400 on `file` naming the
     first row that is not UTF-8, not as wide as the header, or not CSV at all. Read a line at a time."""
+    if upload is None:  # a JSON body, or a form without a file
+        raise InvalidInput.on("file", "No file was submitted.")
     stream = upload.stream
     stream.seek(0)
     lines = _decoded_lines(stream)

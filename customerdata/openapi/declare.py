@@ -31,7 +31,7 @@ class Answer:
     status: int
     schema: object = None          # a marshmallow Schema (class or instance), a JSON schema dict, or None
     many: bool = False
-    content_type: str = "application/json"
+    content_type: str | tuple = "application/json"  # several: the answer comes in either
     description: str | None = None
     headers: tuple = ()            # names from spec.HEADERS
 

@@ -62,10 +62,18 @@ HEADERS = {
                             "`If-Match` on entry writes.", "schema": {"type": "string"}},
     "Last-Modified": {"description": "For `If-Modified-Since` requests.", "schema": {"type": "string"}},
     "Location": {"description": "Where the answer is.", "required": True, "schema": {"type": "string"}},
+    "Idempotent-Replayed": {"description": "`true` on an answer replayed for a retry with the same "
+                                           "Idempotency-Key.", "schema": {"type": "string", "enum": ["true"]}},
     "Content-Range": {"description": "The part of the file sent, as `bytes first-last/size`.",
                       "schema": {"type": "string"}},
 }
 ALWAYS_SENT_HEADERS = ("X-Request-ID",)
+IDEMPOTENCY_KEY = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "description": "Makes the POST safe to retry: the first answer is kept for IDEMPOTENCY_HOURS and a retry of "
+                   "the same request gets it again (with `Idempotent-Replayed: true`). 1 to 255 printable ASCII "
+                   'characters, bare or quoted (`"abc"`).',
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"}}
 
 # Bodies of error answers.
 SCHEMAS = {
@@ -85,6 +93,8 @@ SCHEMAS = {
                                "errors": {"type": "array", "items": {"type": "string"}}}}}},
         "description": "The entries (at most 20 listed) whose values the definition refuses."},
     "ServerPage": {"type": "string", "description": "An HTML page of the HTTP server."},
+    "Conflict": {"anyOf": [{"$ref": "#/components/schemas/ExistingValuesConflict"},
+                           {"$ref": "#/components/schemas/ErrorDetail"}]},
     "InvalidInput": {"anyOf": [{"$ref": "#/components/schemas/FieldErrors"},
                                {"$ref": "#/components/schemas/ErrorDetail"}],
                      "description": "Field errors, or a detail (a malformed JSON body)."},
@@ -106,6 +116,11 @@ class Route:
     @property
     def takes_input(self):
         return bool(self.argmaps)
+
+    @property
+    def idempotent(self):
+        """POSTs under /api/message/ take Idempotency-Key (customerdata/idempotency.py)."""
+        return "POST" in self.methods and self.rule.startswith("/api/message/")
 
     @property
     def takes_body(self):
@@ -146,12 +161,15 @@ ERROR_ANSWERS = (
     ErrorAnswer(403, "Forbidden.", "ErrorDetail", when=_never),
     ErrorAnswer(404, "Not found, or not the caller's.", "ErrorDetail",
                 when=lambda route: bool(route.path_parameters)),
-    ErrorAnswer(409, "Existing values of the key do not fit the definition; nothing changed.",
-                "ExistingValuesConflict", when=_never),
+    ErrorAnswer(409, "A request with this Idempotency-Key is still being processed; or (definitions) existing "
+                     "values of the key do not fit the definition, and nothing changed.", "Conflict",
+                when=lambda route: route.idempotent),
     ErrorAnswer(410, "The cursor is older than the changes kept; reload the lists and follow the feed from "
                      "the newest change.", "ErrorDetail", when=_never),
     ErrorAnswer(412, "`If-Match` names an ETag the entry no longer has; nothing changed.", "ErrorDetail",
                 when=_never),
+    ErrorAnswer(422, "This Idempotency-Key was used with another request.", "ErrorDetail",
+                when=lambda route: route.idempotent),
     ErrorAnswer(413, "The request body is larger than the limit (`MAX_CONTENT_LENGTH`).", "ErrorDetail",
                 when=lambda route: route.takes_body),
     ErrorAnswer(414, "The request line is longer than the server takes (8,190 bytes): gunicorn answers with "
@@ -359,6 +377,8 @@ class _Builder:
                 body = self.request_body(schema, BODY_LOCATIONS[location])
             else:
                 raise TypeError(f"{route.rule}: no description for the webargs location {location!r}")
+        if method == "POST" and route.idempotent:
+            parameters.append(IDEMPOTENCY_KEY)
         if parameters:
             operation["parameters"] = parameters
         if body:
@@ -410,7 +430,8 @@ class _Builder:
             response = {"description": answer.description or http.HTTPStatus(answer.status).phrase + ".",
                         "headers": self._headers(answer.headers)}
             if answer.schema is not None:
-                response["content"] = {answer.content_type: {"schema": self.response_schema(answer)}}
+                types = (answer.content_type,) if isinstance(answer.content_type, str) else answer.content_type
+                response["content"] = {content_type: {"schema": self.response_schema(answer)} for content_type in types}
             responses[status] = response
         for error in ERROR_ANSWERS:
             if str(error.status) not in responses and error.when(route):

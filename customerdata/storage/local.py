@@ -8,7 +8,15 @@ from urllib.parse import quote, urlencode
 
 from flask import request, send_file
 
-from . import MEDIA_PREFIX, Storage, attachment, dated_folder, download_type, safe_name, with_suffix
+from . import (
+    MEDIA_PREFIX,
+    Storage,
+    attachment,
+    dated_folder,
+    download_type,
+    safe_name,
+    with_suffix,
+)
 from .signing import sign
 
 CHUNK = 1024 * 1024
