@@ -17,7 +17,7 @@ from ..extensions import db
 from ..models import utcnow
 from . import changes
 from .data_keys import definitions_of, key_lock_id, unique_message
-from .entries import VALUE_OR_FILE, _typed_columns, duplicate_key, is_taken_unique_value
+from .entries import VALUE_OR_FILE, typed_columns, duplicate_key, is_taken_unique_value
 from .queries import ENTRIES, EntryRow, customers_table, entries_table, valid_id
 
 CHUNK = 500  # rows per statement: 500 x 16 parameters stays under SQLite's 32,766
@@ -104,7 +104,7 @@ def _upsert(owner_id, items, atomic, source, mode, repeated, dry_run):
                 results[index] = ("unchanged", entry.id)
                 continue
             definition = definitions.get(key)
-            columns = _typed_columns(definition, key, value, *(
+            columns = typed_columns(definition, key, value, *(
                 (entry.file_name or "file", entry.file_size) if entry is not None and entry.file else (None, None)))
             if entry is not None and columns["value"] == entry.value:
                 results[index] = ("unchanged", entry.id)

@@ -5,6 +5,7 @@ from ..auth import current_user_id
 from ..extensions import limiter
 from ..openapi import responds
 from ..parsing import use_args
+from ..serialization import item_dumper
 from . import bulk, transfer
 from .bulk_schemas import (
     BulkUpsertedSchema,
@@ -19,7 +20,7 @@ from .routes import bp
 from .schemas import CustomerDataSchema
 
 bulk_limit = limiter.limit(lambda: current_app.config["BULK_RATE_LIMIT"], key_func=lambda: f"user:{current_user_id()}")
-dump_exported_entry = CustomerDataSchema(exclude=("file_url",)).dump
+dump_exported_entry = item_dumper(CustomerDataSchema(exclude=("file_url",)))
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl; charset=utf-8"}
 
 

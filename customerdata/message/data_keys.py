@@ -20,6 +20,7 @@ from .value_types import CONSTRAINTS, Refused
 
 DEFINITION_NOT_FOUND = "Definition not found."
 MAX_DEFINITIONS = 500
+LABEL_LENGTH = 100  # a label defaults to the key, cut to the label's length
 LISTED_INVALID = 20  # entries a 409 or a dry run lists
 LISTED_VALUE_LENGTH = 100
 # what a change of these fields can make an existing value refused or rewritten
@@ -77,7 +78,7 @@ def create_definition(owner_id, fields, dry_run=False):
     if db.session.scalar(select(DataKey.id).where(DataKey.user_id == owner_id, DataKey.key == key)) is not None:
         raise _rolled_back(InvalidInput.on("key", "This key already has a definition."))
     now = utcnow()
-    definition = DataKey(user_id=owner_id, key=key, type=fields["type"], label=fields.get("label") or key,
+    definition = DataKey(user_id=owner_id, key=key, type=fields["type"], label=fields.get("label") or key[:LABEL_LENGTH],
                          description=fields.get("description") or "", position=fields.get("position") or 0,
                          archived=bool(fields.get("archived")), unique=False, created_at=now, updated_at=now)
     _apply_constraints(definition, fields, type_changed=True)
@@ -104,7 +105,7 @@ def update_definition(owner_id, definition_id, fields, dry_run=False):
         if name in fields:
             setattr(definition, name, fields[name])
     if "label" in fields and not fields["label"]:
-        definition.label = definition.key
+        definition.label = definition.key[:LABEL_LENGTH]
     if fields.get("description") is None and "description" in fields:
         definition.description = ""
     type_changed = "type" in fields and fields["type"] != definition.type

@@ -194,7 +194,7 @@ def _definition_in_force(owner_id, key):
     return _definition(owner_id, key)
 
 
-def _typed_columns(definition, key, value, file_name, file_size):
+def typed_columns(definition, key, value, file_name, file_size):
     """The stored columns of a value under its key's definition; the contract's 400 when refused."""
     if definition is not None and definition.archived:
         raise archived_key(key)
@@ -214,14 +214,14 @@ def create_entry(owner_id, customer_id, key, value="", file=None, source=None):
         raise InvalidInput.on("non_field_errors", VALUE_OR_FILE)
     upload = _upload_facts(file)
     if file is not None:  # refused before its bytes are stored, when the definition says so already
-        _typed_columns(_definition(owner_id, key), key, value, *upload)
+        typed_columns(_definition(owner_id, key), key, value, *upload)
     now = utcnow()
     with _writing(customer_id) as write:
         write.key = key
         stored = _store(file)
         write.files.append(stored)
         with transaction():
-            columns = _typed_columns(_definition_in_force(owner_id, key), key, value, *upload)
+            columns = typed_columns(_definition_in_force(owner_id, key), key, value, *upload)
             values = {"customer_id": customer_id, "user_id": owner_id, "key": key, "file": stored,
                       "file_name": upload[0], "file_size": upload[1], "created_at": now, "updated_at": now, **columns}
             # a customer deleted since the check fails the foreign key
@@ -250,7 +250,7 @@ def update_entry(owner_id, entry_id, key=None, value=None, file=None, remove_fil
     upload = _upload_facts(file)
     if file is not None:
         target = entry.key if key is None else key
-        _typed_columns(_definition(owner_id, target), target, entry.value if value is None else value, *upload)
+        typed_columns(_definition(owner_id, target), target, entry.value if value is None else value, *upload)
     replacement = None  # (stored path, file name, size) when the file changes
     with _writing(None) as write:
         if file is not None or remove_file:
@@ -314,7 +314,7 @@ def _changes(owner_id, entry, key, value, replacement, definition):
         before = _definition(owner_id, entry.key)
         if before is not None and before.archived:
             raise archived_key(entry.key)
-    columns = _typed_columns(definition, new_key, new_value, file_name if stored else None, file_size)
+    columns = typed_columns(definition, new_key, new_value, file_name if stored else None, file_size)
     if new_key == entry.key and columns["value"] == entry.value and replacement is None:
         return None  # the value sent is the stored one in another spelling
     return {"entry_id": entry.id, "key": new_key, "file": stored, "file_name": file_name, "file_size": file_size,
