@@ -65,9 +65,20 @@ def get_customer(owner_id, customer_id):
     return customer
 
 
+def _locked_customer(owner_id, customer_id):
+    """The customer, locked until the commit where the database can: a concurrent delete or update
+    waits, then finds it gone (404) or changed, instead of writing a row that is no longer there."""
+    customer = db.session.scalars(select(Customer).where(Customer.id == customer_id, Customer.user_id == owner_id)
+                                  .with_for_update().execution_options(populate_existing=True)).first() \
+        if valid_id(customer_id) else None
+    if customer is None:
+        raise NotFound(CUSTOMER_NOT_FOUND)
+    return customer
+
+
 def update_customer(owner_id, customer_id, fields):
     """Change the given fields; when none differs, nothing is written (updated_at included)."""
-    customer = get_customer(owner_id, customer_id)
+    customer = _locked_customer(owner_id, customer_id)
     before = changes.customer_fields(customer)
     if all(before[name] == value for name, value in fields.items()):
         db.session.rollback()
@@ -88,7 +99,7 @@ def delete_customer(owner_id, customer_id):
     Its change history is erased with it, and one `customer.deleted` change (ids and a count, no
     personal data) is left so that feed clients learn of the deletion.
     """
-    customer = get_customer(owner_id, customer_id)
+    customer = _locked_customer(owner_id, customer_id)
     of_customer = CustomerData.customer_id == customer.id
     files = db.session.scalars(select(CustomerData.file).where(of_customer, CustomerData.file.is_not(None))).all()
     count = db.session.execute(delete(CustomerData).where(of_customer)).rowcount
