@@ -175,9 +175,9 @@ class Upload(fields.Field):
         "name_too_long": "Ensure this filename has at most {max_length} characters (it has {length}).",
     }
 
-    def __init__(self, max_name_length=255, **kwargs):
+    def __init__(self, max_name_length=255, allow_empty=False, **kwargs):
         super().__init__(allow_none=True, **kwargs)
-        self.max_name_length = max_name_length
+        self.max_name_length, self.allow_empty = max_name_length, allow_empty
         self.metadata.setdefault("type", "string")
         self.metadata.setdefault("format", "binary")
 
@@ -194,7 +194,7 @@ class Upload(fields.Field):
         if not uploads:
             return None
         upload = uploads[0]
-        if _is_empty(upload.stream):
+        if _is_empty(upload.stream) and not self.allow_empty:
             raise self.make_error("empty")
         name = client_file_name(upload.filename)
         if "\x00" in name:

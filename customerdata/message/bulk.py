@@ -124,12 +124,15 @@ def _upsert(owner_id, items, atomic, source, mode, repeated, dry_run):
     if atomic and outcome.failed:
         db.session.rollback()
         raise AtomicFailure(outcome)
-    ids = _write(owner_id, items, writes, now) if writes and not dry_run else {}
+    if writes and not dry_run:
+        writes = _write(owner_id, items, writes, now, results)
+    else:
+        writes = [(index, entry, columns, entry.id if entry else None) for index, entry, columns in writes]
     change_rows = []
-    for index, entry, columns in writes:
+    for index, entry, columns, entry_id in writes:
         fields = items[index].fields
         if entry is None:
-            after = EntryRow(ids.get(index), fields["customer"], owner_id, fields["key"], columns["value"], None, None,
+            after = EntryRow(entry_id, fields["customer"], owner_id, fields["key"], columns["value"], None, None,
                              now, now, *names[fields["customer"]])
             results[index] = ("created", after.id)
             change_rows.append(changes.entry_created(owner_id, after, source))
@@ -205,32 +208,66 @@ def _refuse_taken_unique_values(owner_id, writes, taken, results):
                         results[index] = {"value": [unique_message(key)]}
 
 
-def _insert_statement():
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(entries_table)
-    return statement.on_conflict_do_update(
-        index_elements=["customer_id", "user_id", "key"],
-        set_={name: statement.excluded[name] for name in
-              ("value", "search_text", "number", "instant", "value_hash", "unique_hash", "updated_at")},
-    ).returning(entries_table.c.id, entries_table.c.customer_id, entries_table.c.key)
+SLOT = ["customer_id", "user_id", "key"]
+UPDATED = ("value", "search_text", "number", "instant", "value_hash", "unique_hash", "updated_at")
 
 
-def _write(owner_id, items, writes, now):
-    """Insert the new entries and update the others, chunk by chunk; {item index: entry id}."""
-    rows = []
-    for index, entry, columns in writes:
+def _insert(dialect_name):
+    return (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(entries_table)
+
+
+def _write(owner_id, items, writes, now, results):
+    """Insert the new entries and update the others, a statement per chunk; returns the writes as
+    they happened, (item index, entry before or None, columns, id).
+
+    A new entry goes in with ON CONFLICT DO NOTHING: when a concurrent single write created the
+    same customer's key since it was read, the item becomes an update of that entry (or unchanged),
+    and its change says so."""
+    dialect_name = db.session.get_bind().dialect.name
+    insert_new = _insert(dialect_name).on_conflict_do_nothing(index_elements=SLOT).returning(
+        entries_table.c.id, entries_table.c.customer_id, entries_table.c.key)
+    upsert = _insert(dialect_name)
+    upsert = upsert.on_conflict_do_update(index_elements=SLOT, set_={name: upsert.excluded[name] for name in UPDATED}
+                                          ).returning(entries_table.c.id, entries_table.c.customer_id,
+                                                      entries_table.c.key)
+
+    def slot(index):
+        return items[index].fields["customer"], items[index].fields["key"]
+
+    def row(index, entry, columns):
         fields = items[index].fields
-        rows.append({"customer_id": fields["customer"], "user_id": owner_id, "key": fields["key"],
-                     "file": entry.file if entry else None, "file_name": entry.file_name if entry else None,
-                     "file_size": entry.file_size if entry else None,
-                     "created_at": entry.created_at if entry else now, "updated_at": now, **columns})
-    statement = _insert_statement()
-    written = {}  # rows come back in no promised order (SQLite batches only so): matched by slot
+        return {"customer_id": fields["customer"], "user_id": owner_id, "key": fields["key"],
+                "file": entry.file if entry else None, "file_name": entry.file_name if entry else None,
+                "file_size": entry.file_size if entry else None,
+                "created_at": entry.created_at if entry else now, "updated_at": now, **columns}
+
+    created = _run(insert_new, [(index, row(index, None, columns)) for index, entry, columns in writes
+                                if entry is None])
+    updates = [(index, entry, columns) for index, entry, columns in writes if entry is not None]
+    raced = [(index, columns) for index, entry, columns in writes if entry is None and slot(index) not in created]
+    if raced:
+        now_existing = _existing(owner_id, [slot(index) for index, _ in raced])
+        for index, columns in raced:
+            entry = now_existing.get(slot(index))
+            if entry is not None and entry.value == columns["value"]:
+                results[index] = ("unchanged", entry.id)
+            else:
+                updates.append((index, entry, columns))
+    updated = _run(upsert, [(index, row(index, entry, columns)) for index, entry, columns in updates])
+    return ([(index, None, columns, created[slot(index)]) for index, entry, columns in writes
+             if entry is None and slot(index) in created]
+            + [(index, entry, columns, updated[slot(index)]) for index, entry, columns in updates])
+
+
+def _run(statement, indexed_rows):
+    """Execute `statement` over the rows a chunk at a time; {(customer, key): id} of the rows it wrote
+    (they come back in no promised order: SQLite batches only so)."""
+    written = {}
+    rows = [row for _, row in indexed_rows]
     for start in range(0, len(rows), CHUNK):
         for entry_id, customer_id, key in db.session.execute(statement, rows[start:start + CHUNK]):
             written[(customer_id, key)] = entry_id
-    return {index: written[(items[index].fields["customer"], items[index].fields["key"])] for index, _, _ in writes}
+    return written
 
 
 def answer(outcome, atomic):

@@ -119,7 +119,7 @@ class ImportArgsSchema(Schema):
 class ImportFileSchema(InputSchema):
     """multipart/form-data with the CSV as `file`."""
 
-    file = Upload(required=True)
+    file = Upload(required=True, allow_empty=True, error_messages={"required": "No file was submitted."})
 
 
 class RowErrorSchema(Schema):

@@ -6,6 +6,7 @@ fails; a file that a change drops is removed only after the commit.
 import contextlib
 import functools
 import hashlib
+from array import array
 
 from sqlalchemy import (
     BigInteger,
@@ -22,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import InvalidInput, NotFound, PreconditionFailed
 from ..extensions import db
 from ..fields import client_file_name
-from ..listing import LIKE_ESCAPE, like_pattern, search_terms
+from ..listing import LIKE_ESCAPE, Page, like_pattern, search_terms
 from ..models import CustomerData, DataKey, utcnow
 from ..prepared import Prepared, transaction
 from ..storage import get_storage
@@ -46,9 +47,12 @@ READ_ENTRY = Prepared(ENTRY_BY_ID)
 
 @functools.lru_cache(maxsize=512)
 def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset, lookups=(), value_type=None,
-                           ids_only=False):
-    """(rows, count) prepared reads for one shape of list request (rows: only their ids, with ids_only)."""
+                           ids_only=False, after_id=False):
+    """(rows, count) prepared reads for one shape of list request (rows: only their ids, with
+    ids_only; after an id, with after_id)."""
     query = ENTRIES.with_only_columns(_entry.c.id) if ids_only else ENTRIES
+    if after_id:
+        query = query.where(_entry.c.id > bindparam("after_id"))
     if by_customer:
         query = query.where(_entry.c.customer_id == bindparam("customer"))
     if by_key:
@@ -89,13 +93,16 @@ BY_IDS = ENTRIES.where(_entry.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def iter_listed_entries(owner_id, customer_id=None, key=None, search="", ordering=None, value_lookups=()):
-    """Every entry the list would answer, in its order (default: id), fetched in batches: the ids
-    first (a few bytes each), then the rows a batch at a time, so memory stays flat."""
+    """Every entry the list would answer, in its order (default: id), fetched in batches so memory
+    stays flat: in id order a page after the last id at a time; in another order the ids first
+    (8 bytes each), then the rows a batch at a time."""
     if customer_id is not None and not valid_id(customer_id):
         return iter(())
-    ids, _, parameters = _list_statements(owner_id, customer_id, key, search, ordering or (("id", False),), None,
-                                          value_lookups, ids_only=True)
-    ordered_ids = [row[0] for row in ids.all(parameters)]
+    if not ordering:
+        return _pages_by_id(owner_id, customer_id, key, search, value_lookups)
+    ids, _, parameters = _list_statements(owner_id, customer_id, key, search, ordering, None, value_lookups,
+                                          ids_only=True)
+    ordered_ids = array("q", (row[0] for row in ids.all(parameters)))
 
     def batches():
         for start in range(0, len(ordered_ids), EXPORT_BATCH):
@@ -106,7 +113,22 @@ def iter_listed_entries(owner_id, customer_id=None, key=None, search="", orderin
     return batches()
 
 
-def _list_statements(owner_id, customer_id, key, search, ordering, page, value_lookups, ids_only=False):
+def _pages_by_id(owner_id, customer_id, key, search, value_lookups):
+    # built now, so that a bad parameter is the list's 400 before the answer starts
+    rows, _, parameters = _list_statements(owner_id, customer_id, key, search, (("id", False),), Page(EXPORT_BATCH, 0),
+                                           value_lookups, after_id=True)
+    parameters.update(limit=EXPORT_BATCH, after_id=0)
+
+    def pages():
+        while page := rows.all(parameters):
+            yield from page
+            parameters["after_id"] = page[-1].id
+
+    return pages()
+
+
+def _list_statements(owner_id, customer_id, key, search, ordering, page, value_lookups, ids_only=False,
+                     after_id=False):
     terms = search_terms(search)
     parameters = {"owner": owner_id, "customer": customer_id, "key": key}
     parameters.update((f"term{index}", like_pattern(term)) for index, term in enumerate(terms))
@@ -122,7 +144,7 @@ def _list_statements(owner_id, customer_id, key, search, ordering, page, value_l
     rows, count = _entry_list_statements(customer_id is not None, key is not None, len(terms),
                                          tuple(ordering) if ordering else None, limited, offset,
                                          tuple(typed.shape for typed in typed_lookups),
-                                         value_type or "text", ids_only)
+                                         value_type or "text", ids_only, after_id)
     return rows, count, parameters
 
 

@@ -93,24 +93,24 @@ def read_csv(upload):
     first = first.removeprefix("\ufeff")
     delimiter = ";" if first.count(";") > first.count(",") else ","
     reader = csv.reader(_chain(first, lines), delimiter=delimiter, strict=True)
+    number = 1  # rows as a spreadsheet numbers them: a quoted line break stays inside its row
     try:
         header = [cell.strip().lower() for cell in next(reader, [])]
         if not all(name in header for name in REQUIRED_COLUMNS):
             raise InvalidInput.on("file", NEEDS_COLUMNS)
         places = [header.index(name) for name in REQUIRED_COLUMNS]
         rows = []
-        for cells in reader:
+        for number, cells in enumerate(reader, 2):
             if not any(cell.strip() for cell in cells):
                 continue  # a blank line
             if len(cells) != len(header):
-                raise InvalidInput.on("file", f"Row {reader.line_num} has {len(cells)} cells; the header has "
-                                              f"{len(header)}.")
+                raise InvalidInput.on("file", f"Row {number} has {len(cells)} cells; the header has {len(header)}.")
             if len(rows) == MAX_ROWS:
                 raise InvalidInput.on("file", f"Ensure the file has no more than {MAX_ROWS} rows.")
-            rows.append((reader.line_num, {name: unescape_cell(cells[place])
-                                           for name, place in zip(REQUIRED_COLUMNS, places, strict=True)}))
+            rows.append((number, {name: unescape_cell(cells[place])
+                                  for name, place in zip(REQUIRED_COLUMNS, places, strict=True)}))
     except csv.Error as error:
-        raise InvalidInput.on("file", f"Row {reader.line_num + 1} is not valid CSV: {error}.") from None
+        raise InvalidInput.on("file", f"Row {number + 1} is not valid CSV: {error}.") from None
     return rows
 
 
@@ -129,9 +129,11 @@ def _chain(first, rest):
 
 def import_rows(owner_id, rows, load_row, mode="upsert", dry_run=False, atomic=False):
     """Write the rows (`load_row` turns a row's cells into a bulk Item) as a bulk upsert with source
-    `import`; returns the import's report and whether it failed atomically (nothing written)."""
+    `import`; returns the import's report and whether it failed atomically (nothing written). A dry
+    run writes nothing whatever `atomic` says, so it reports every row."""
     if atomic and len(rows) > MAX_ATOMIC_ROWS:
         raise InvalidInput.on("atomic", f"An atomic import takes at most {MAX_ATOMIC_ROWS} rows.")
+    atomic = atomic and not dry_run
     items = [load_row(cells) for _, cells in rows]
     numbers = [number for number, _ in rows]
     first = {}
