@@ -615,3 +615,22 @@ def test_a_single_create_committing_between_the_bulk_read_and_write_is_an_update
         assert single_body == duplicate("plan")
         assert bulk_body["results"] == [created(0, mine[0]["id"])]
         assert mine[0]["value"] == "bulk"
+
+
+@pytest.fixture
+def two_bulk_calls_a_minute(app_config):
+    app_config.update({"BULK_RATE_LIMIT": "2 per minute", "RATELIMIT_ENABLED": True})
+    return app_config
+
+
+def test_bulk_upsert_import_and_export_share_the_per_user_bulk_limit(two_bulk_calls_a_minute, client, alice, bob,
+                                                                    customer):
+    items = {"items": [{"customer": customer, "key": "k", "value": "v"}]}
+    assert client.post(BULK, json=items, headers=alice.headers).status_code == 200
+    assert client.get("/api/message/customer-data/export/", headers=alice.headers).status_code == 200
+    limited = client.post("/api/message/customer-data/import/", headers=alice.headers,
+                          data={"file": (io.BytesIO(b"customer,key,value\r\n"), "a.csv")})
+    assert limited.status_code == 429 and "Retry-After" in limited.headers
+    assert list(limited.get_json()) == ["detail"]
+    # per user: bob's calls count on their own
+    assert client.get("/api/message/customer-data/export/", headers=bob.headers).status_code == 200

@@ -515,22 +515,24 @@ def test_created_updated_and_unchanged_rows_and_their_changes_with_source_import
                                                          headers=alice.headers))] == ["api"]
 
 
-def test_2000_exported_entries_import_back_unchanged_and_3_edited_rows_are_3_updates(client, alice, new_customer,
-                                                                                    bulk):
+def test_10000_exported_entries_import_back_unchanged_and_3_edited_rows_are_3_updates(client, alice, new_customer,
+                                                                                     bulk):
     customers = [new_customer() for _ in range(4)]
-    bulk([{"customer": customers[n % 4], "key": f"key {n // 4:04d}", "value": f"value, {n} ü"} for n in range(2000)])
+    for start in range(0, 10_000, 1000):
+        bulk([{"customer": customers[n % 4], "key": f"key {n // 4:04d}", "value": f"value, {n} ü"}
+              for n in range(start, start + 1000)])
     data = export(client, alice).data
     rows = rows_of(data)
-    assert len(rows) == 2000
-    assert ok(import_csv(client, alice, data)) == report(unchanged=2000)
-    edited = {3: "edited, one", 1000: 'edited "two"', 1999: "=edited+three"}
+    assert len(rows) == 10_000
+    assert ok(import_csv(client, alice, data)) == report(unchanged=10_000)
+    edited = {3: "edited, one", 5000: 'edited "two"', 9999: "=edited+three"}
     for index, value in edited.items():
         rows[index][4] = "'" + value if value.startswith("=") else value
     body = ok(import_csv(client, alice, write_csv([COLUMNS, *rows])))
-    assert body == report(updated=3, unchanged=1997)
+    assert body == report(updated=3, unchanged=9997)
     now = {str(entry["id"]): entry["value"] for entry in listed(client, alice)}
     assert {index: now[rows[index][0]] for index in edited} == edited
-    assert sum(value.startswith("value, ") for value in now.values()) == 1997
+    assert sum(value.startswith("value, ") for value in now.values()) == 9997
 
 
 # Import: row errors

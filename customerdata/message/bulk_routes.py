@@ -19,7 +19,9 @@ from .bulk_schemas import (
 from .routes import bp
 from .schemas import CustomerDataSchema
 
-bulk_limit = limiter.limit(lambda: current_app.config["BULK_RATE_LIMIT"], key_func=lambda: f"user:{current_user_id()}")
+# one budget per user for the three routes: BULK_RATE_LIMIT of bulk upserts, imports and exports together
+bulk_limit = limiter.shared_limit(lambda: current_app.config["BULK_RATE_LIMIT"], scope="bulk",
+                                  key_func=lambda: f"user:{current_user_id()}")
 dump_exported_entry = item_dumper(CustomerDataSchema(exclude=("file_url",)))
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl; charset=utf-8"}
 
