@@ -58,7 +58,7 @@ def test_a_definition_change_in_flight_makes_the_entry_write_wait_and_read_it(cl
 
 def test_an_entry_write_in_flight_is_checked_by_the_definition_change_that_waited_for_it(client, alice, customer,
                                                                                         monkeypatch):
-    pause = Pause(monkeypatch, entries, "_typed_columns")
+    pause = Pause(monkeypatch, entries, "typed_columns")
     write, written = in_thread(lambda: client.post(ENTRIES, json={"customer": customer, "key": "age",
                                                                   "value": "forty"}, headers=alice.headers))
     assert pause.inside.wait(WAIT)  # validated as text, not yet committed
