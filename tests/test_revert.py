@@ -1,10 +1,10 @@
 """POST /api/message/customer-data/{id}/revert/ (shared/spec/changes.md "Revert",
 notes/changes-decisions.md), through HTTP."""
 import io
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from feed_visibility import settle
 
 from customerdata.extensions import db
 
@@ -39,25 +39,6 @@ def history(client, user, entry_id):
 
 def entry_of(client, user, entry_id):
     return ok(client.get(entry_url(entry_id), headers=user.headers))
-
-
-def settle(client):
-    """Wait until the feed can show every change committed so far. On PostgreSQL a change shows once every
-    transaction of the server older than its own has ended (changes.md), and other sessions on a shared test
-    server may hold that back for a moment; on SQLite there is nothing to wait for."""
-    app = client.application
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        return
-    with app.app_context(), db.engine.connect() as connection:
-        now = connection.execute(db.text("SELECT pg_current_xact_id()::text::bigint")).scalar()
-        connection.commit()
-        deadline = time.monotonic() + 60
-        horizon = db.text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-        while connection.execute(horizon).scalar() <= now:
-            connection.rollback()
-            assert time.monotonic() < deadline, "a transaction of the database server stays open"
-            time.sleep(0.02)
-        connection.rollback()
 
 
 @pytest.fixture
