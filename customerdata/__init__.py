@@ -90,6 +90,7 @@ def register_blueprints(app):
     from .health import bp as health_bp
     from .media import bp as media_bp
     from .message import bp as message_bp
+    from .webhooks.routes import bp as webhooks_bp
 
     # Every route answers with and without its trailing slash, itself: no 308 (an HTML page, which
     # urllib will not follow for a POST), and /api/accounts/me/ is not a 404. Rules read this when
@@ -97,6 +98,7 @@ def register_blueprints(app):
     app.url_map.strict_slashes = False
     app.register_blueprint(accounts_bp, url_prefix="/api/accounts")
     app.register_blueprint(message_bp, url_prefix="/api/message")
+    app.register_blueprint(webhooks_bp, url_prefix="/api/webhooks")
     app.register_blueprint(media_bp)
     app.register_blueprint(health_bp)
 

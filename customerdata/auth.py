@@ -2,7 +2,7 @@
 from datetime import UTC, datetime
 
 import jwt as pyjwt
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 from flask_jwt_extended import (
     create_access_token,
     create_refresh_token,
@@ -12,7 +12,7 @@ from flask_jwt_extended.exceptions import RevokedTokenError
 from sqlalchemy import bindparam, exists, select
 
 from .extensions import jwt
-from .models import RevokedToken, User
+from .models import RevokedToken, User, WebhookEndpoint
 from .prepared import Prepared
 
 
@@ -29,6 +29,8 @@ def issue_tokens(user_id):
 
 # the user a usable token belongs to, kept in the WSGI environ so the request's log line has it too
 USER_ID_KEY = "customerdata.user_id"
+# whether that user has an enabled webhook endpoint: their writes fill the outbox (webhooks/outbox.py)
+WEBHOOKS_KEY = "customerdata.webhooks"
 
 
 def canonical_bearer_scheme(environ):
@@ -68,9 +70,11 @@ def expiry(claims):
     return datetime.fromtimestamp(claims["exp"], UTC).replace(tzinfo=None)
 
 
-_users, _revoked = User.__table__, RevokedToken.__table__
+_users, _revoked, _endpoints = User.__table__, RevokedToken.__table__, WebhookEndpoint.__table__
 # this runs on every authenticated request
-TOKEN_USABLE = Prepared(select(_users.c.id).where(
+TOKEN_USABLE = Prepared(select(
+    _users.c.id, exists().where(_endpoints.c.user_id == _users.c.id, _endpoints.c.enabled).label("webhooks"),
+).where(
     _users.c.id == bindparam("user_id"), ~exists().where(_revoked.c.jti == bindparam("jti")),
 ))
 
@@ -89,4 +93,12 @@ def token_unusable(jwt_header, claims):
     if usable is None:
         return True
     request.environ[USER_ID_KEY] = user_id
+    request.environ[WEBHOOKS_KEY] = bool(usable.webhooks)
     return False
+
+
+def has_webhook_endpoints(user_id):
+    """What this request's token check found for `user_id`; None outside such a request."""
+    if has_request_context() and request.environ.get(USER_ID_KEY) == user_id:
+        return request.environ[WEBHOOKS_KEY]
+    return None

@@ -255,5 +255,7 @@ def _write_export(output, fmt, dump, rows, total, show_progress):
 
 
 def register_commands(app):
-    for group in (users, customers, storage, tokens, customer_data, changes, idempotency_keys):
+    from .webhooks.commands import webhooks
+
+    for group in (users, customers, storage, tokens, customer_data, changes, idempotency_keys, webhooks):
         app.cli.add_command(group)

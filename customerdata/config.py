@@ -115,6 +115,12 @@ def from_environment(instance):
         "REGISTER_RATE_LIMIT": rate("REGISTER_RATE_LIMIT", "10 per minute"),
         "REFRESH_RATE_LIMIT": rate("REFRESH_RATE_LIMIT", "30 per minute"),
         "BULK_RATE_LIMIT": rate("BULK_RATE_LIMIT", "60 per minute"),
+        "WEBHOOKS_ALLOW_HTTP": switch("WEBHOOKS_ALLOW_HTTP", False),
+        "WEBHOOKS_ALLOW_PRIVATE": switch("WEBHOOKS_ALLOW_PRIVATE", False),
+        "WEBHOOKS_TIMEOUT_SECONDS": whole_number("WEBHOOKS_TIMEOUT_SECONDS", 10, 1, "seconds"),
+        "WEBHOOKS_LEASE_SECONDS": whole_number("WEBHOOKS_LEASE_SECONDS", 60, 2, "seconds"),
+        "WEBHOOKS_LOG_DAYS": whole_number("WEBHOOKS_LOG_DAYS", 30, 1, "days"),
+        "WEBHOOKS_CONCURRENCY": whole_number("WEBHOOKS_CONCURRENCY", 8, 1, "deliveries"),
     }
     for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
         if env.get(name):

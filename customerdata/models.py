@@ -249,3 +249,73 @@ class RevokedToken(db.Model):
     jti: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)
     revoked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookEndpoint(db.Model):
+    """A URL a user's changes are delivered to (customerdata/webhooks)."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list] = mapped_column(JSON)  # as the user gave them, ["*"] included
+    event_mask: Mapped[int]  # a bit per change kind it takes (webhooks/events.py): the outbox matches on it
+    description: Mapped[str] = mapped_column(Text, default="")
+    enabled: Mapped[bool] = mapped_column(default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(255))
+    secret: Mapped[str] = mapped_column(String(64))
+    # after a rotation the old secret signs beside the new one until previous_secret_until
+    previous_secret: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_until: Mapped[datetime | None]
+    # the first failure since the last success: three days of nothing but failures disable it
+    failing_since: Mapped[datetime | None]
+    # the delivery worker that serves it now, until when (a killed worker's lease runs out)
+    leased_until: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=same_as_created)
+
+
+class WebhookDelivery(db.Model):
+    """One event for one endpoint: an outbox row written in its change's transaction."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(CHANGE_ID, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    change_id: Mapped[int | None] = mapped_column(BigInteger)  # none for webhook.test
+    customer_id: Mapped[int | None]  # the change's, so that erasing a customer finds its deliveries
+    event_id: Mapped[str] = mapped_column(String(40))  # webhook-id: one per change, kept by redeliveries
+    type: Mapped[str] = mapped_column(String(30))
+    event_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(10))  # pending, delivered or failed
+    next_attempt_at: Mapped[datetime | None]
+    attempt_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(index=True)
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_endpoint_due", "endpoint_id", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_endpoint_id", "endpoint_id", "id"),
+        Index("ix_webhook_deliveries_customer", "customer_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class WebhookAttempt(db.Model):
+    """One try at a delivery, as the delivery log shows it."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(CHANGE_ID, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+                                             index=True)
+    at: Mapped[datetime]
+    status_code: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(String(255))
+    duration_ms: Mapped[int]
+    response: Mapped[str] = mapped_column(Text, default="")  # the first 1,024 bytes of the answer, as text
+
+    __table_args__ = ({"sqlite_autoincrement": True},)

@@ -288,6 +288,14 @@ def test_a_misconfigured_file_store_fails_at_start_up(app_config):
      "LOGIN_RATE_LIMIT must be a rate such as '10 per minute' or '100/hour', not 'ten a minute'"),
     ("REFRESH_RATE_LIMIT", "0 per minute",
      "REFRESH_RATE_LIMIT must be a rate such as '10 per minute' or '100/hour', not '0 per minute'"),
+    ("WEBHOOKS_ALLOW_HTTP", "sometimes",
+     "WEBHOOKS_ALLOW_HTTP must be true or false (or 1/0, yes/no, on/off), not 'sometimes'"),
+    ("WEBHOOKS_ALLOW_PRIVATE", "2",
+     "WEBHOOKS_ALLOW_PRIVATE must be true or false (or 1/0, yes/no, on/off), not '2'"),
+    ("WEBHOOKS_TIMEOUT_SECONDS", "0", "WEBHOOKS_TIMEOUT_SECONDS must be a whole number of seconds >= 1, not '0'"),
+    ("WEBHOOKS_LEASE_SECONDS", "1", "WEBHOOKS_LEASE_SECONDS must be a whole number of seconds >= 2, not '1'"),
+    ("WEBHOOKS_LOG_DAYS", "a month", "WEBHOOKS_LOG_DAYS must be a whole number of days >= 1, not 'a month'"),
+    ("WEBHOOKS_CONCURRENCY", "0", "WEBHOOKS_CONCURRENCY must be a whole number of deliveries >= 1, not '0'"),
 ])
 def test_a_bad_setting_fails_at_start_up_with_one_line_naming_it(make_app, clean_env, name, value, message):
     clean_env.setenv(name, value)

@@ -22,7 +22,8 @@ def test_upgrade_builds_the_schema_of_the_models(app):
                 with db.engine.connect() as connection:
                     tables = connection.exec_driver_sql(
                         "SELECT name FROM sqlite_master WHERE sql LIKE '%AUTOINCREMENT%'").scalars().all()
-                assert set(tables) == {"users", "customers", "customer_data", "data_keys", "changes"}
+                assert set(tables) == {"users", "customers", "customer_data", "data_keys", "changes", "webhook_endpoints",
+                                       "webhook_deliveries", "webhook_attempts"}
         finally:
             downgrade(revision="base")
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}

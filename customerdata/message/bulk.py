@@ -17,7 +17,7 @@ from ..extensions import db
 from ..models import utcnow
 from . import changes
 from .data_keys import definitions_of, key_lock_id, unique_message
-from .entries import VALUE_OR_FILE, typed_columns, duplicate_key, is_taken_unique_value
+from .entries import VALUE_OR_FILE, duplicate_key, is_taken_unique_value, typed_columns
 from .queries import ENTRIES, EntryRow, customers_table, entries_table, valid_id
 
 CHUNK = 500  # rows per statement: 500 x 16 parameters stays under SQLite's 32,766
@@ -144,9 +144,7 @@ def _upsert(owner_id, items, atomic, source, mode, repeated, dry_run):
     if dry_run:
         db.session.rollback()
     else:
-        if change_rows:
-            for start in range(0, len(change_rows), CHUNK):
-                db.session.execute(changes.INSERT_CHANGES.returning(changes.Change.id), change_rows[start:start + CHUNK])
+        changes.record_in_session(change_rows)
         db.session.commit()
     for status in ("created", "updated", "unchanged"):
         setattr(outcome, status, sum(isinstance(result, tuple) and result[0] == status for result in results))

@@ -16,6 +16,7 @@ from ..models import Change, utcnow
 from ..prepared import Prepared
 from ..serialization import item_dumper
 from ..storage import media_url_path
+from ..webhooks import outbox
 from .data_key_schemas import DataKeySchema
 from .schemas import CustomerDataSchema, CustomerSchema
 
@@ -43,10 +44,14 @@ def _no_txid(element, compiler, **kwargs):
 
 
 _change = Change.__table__
+CHUNK = 500  # changes recorded, and their ids bound, a statement at a time
 RECORDED = ("user_id", "kind", "at", "source", "request_id", "customer_id", "entry_id", "data_key_id", "entry_key",
             "entry_key_before", "changes", "data", "deleted_data_count")
 INSERT_CHANGES = insert(_change).values(txid=current_txid())
 INSERT_CHANGE = Prepared(INSERT_CHANGES, columns=RECORDED)
+# built anew: a statement copied from INSERT_CHANGES once it was prepared keeps its memoised empty column list
+INSERT_CHANGE_RETURNING_ID = Prepared(insert(_change).values(txid=current_txid()).returning(_change.c.id),
+                                      columns=RECORDED)
 
 
 def source_of(source=None):
@@ -163,8 +168,24 @@ def definition_deleted(owner_id, definition_id, source=None):
     return _change_row(owner_id, "data_key.deleted", {}, source, data_key_id=definition_id)
 
 
+def record_on_driver(row):
+    """Record an entry write's change in its transaction on the driver connection (prepared.py),
+    with its webhook deliveries when the writer has an endpoint."""
+    if outbox.subscribed(row["user_id"], on_driver=True):
+        outbox.enqueue_on_driver(row["user_id"], INSERT_CHANGE_RETURNING_ID.scalar(row), row["at"])
+    else:
+        INSERT_CHANGE.execute(row)
+
+
 def record_in_session(rows):
-    """Record changes in the ORM session's transaction (customers, definitions, bulk writes)."""
+    """Record changes of one owner in the ORM session's transaction (customers, definitions, bulk
+    writes), with their webhook deliveries when the owner has an endpoint."""
     rows = [row for row in rows if row is not None]
-    if rows:
-        db.session.execute(INSERT_CHANGES, rows)
+    if not rows:
+        return
+    owner_id = rows[0]["user_id"]
+    subscribed = outbox.subscribed(owner_id)
+    for start in range(0, len(rows), CHUNK):
+        change_ids = db.session.scalars(INSERT_CHANGES.returning(_change.c.id), rows[start:start + CHUNK]).all()
+        if subscribed:
+            outbox.enqueue_in_session(owner_id, change_ids, rows[0]["at"])

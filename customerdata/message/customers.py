@@ -5,6 +5,7 @@ from sqlalchemy.orm import aliased
 from ..errors import NotFound
 from ..extensions import db
 from ..models import Change, Customer, CustomerData, utcnow
+from ..webhooks import outbox
 from . import changes, data_keys, value_filters
 from .entries import discard_files
 from .queries import DEFAULT_ORDER, order_clause, paged, searched, valid_id
@@ -105,6 +106,7 @@ def delete_customer(owner_id, customer_id):
     count = db.session.execute(delete(CustomerData).where(of_customer)).rowcount
     db.session.delete(customer)
     db.session.execute(delete(Change).where(Change.user_id == owner_id, Change.customer_id == customer_id))
+    outbox.erase_customer(customer_id)
     changes.record_in_session([changes.customer_deleted(owner_id, customer_id, count)])
     db.session.commit()
     discard_files(files)

@@ -28,7 +28,6 @@ from ..models import CustomerData, DataKey, utcnow
 from ..prepared import Prepared, transaction
 from ..storage import get_storage
 from . import changes, value_filters, value_types
-from .changes import INSERT_CHANGE
 from .data_keys import key_lock_id, unique_message
 from .queries import DEFAULT_ORDER, ENTRIES, MAX_ID, EntryRow, order_clause, valid_id
 from .queries import customers_table as _customer
@@ -250,7 +249,7 @@ def create_entry(owner_id, customer_id, key, value="", file=None, source=None):
             entry_id = INSERT_ENTRY.scalar(values)
             entry = EntryRow(entry_id, customer_id, owner_id, key, columns["value"], stored, upload[0], now, now,
                              *names)
-            INSERT_CHANGE.execute(changes.entry_created(owner_id, entry, source))
+            changes.record_on_driver(changes.entry_created(owner_id, entry, source))
     return entry
 
 
@@ -293,7 +292,7 @@ def update_entry(owner_id, entry_id, key=None, value=None, file=None, remove_fil
                     UPDATE_ENTRY.execute(columns)
                     before = EntryRow(*entry[:len(EntryRow._fields)])
                     after = before._replace(**{name: columns[name] for name in UPDATED_FIELDS})
-                    INSERT_CHANGE.execute(changes.entry_updated(owner_id, before, after, source))
+                    changes.record_on_driver(changes.entry_updated(owner_id, before, after, source))
                     break
             except _KeyChanged:
                 continue
@@ -349,7 +348,7 @@ def delete_entry(owner_id, entry_id, if_match=None):
         entry = _locked_entry(owner_id, entry_id)
         _check_if_match(entry, if_match)
         DELETE_ENTRY.execute({"entry_id": entry.id})
-        INSERT_CHANGE.execute(changes.entry_deleted(owner_id, EntryRow(*entry[:len(EntryRow._fields)])))
+        changes.record_on_driver(changes.entry_deleted(owner_id, EntryRow(*entry[:len(EntryRow._fields)])))
     discard_files([entry.file])
     return entry.key
 

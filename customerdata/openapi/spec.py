@@ -319,7 +319,16 @@ def build_spec(app):
     builder.components()
     for route in described_routes(app):
         builder.add(route)
+    builder.webhooks()
     return builder.finish()
+
+
+WEBHOOK_HEADERS = (
+    ("webhook-id", "The event's id: one per change, the same on every retry and redelivery (deduplicate on it)."),
+    ("webhook-timestamp", "Seconds since the epoch when this attempt was signed."),
+    ("webhook-signature", "`v1,<base64 HMAC-SHA256 of id.timestamp.body>` under the endpoint's secret; two, "
+                          "space separated, during a rotation."),
+)
 
 
 class _Builder:
@@ -328,6 +337,7 @@ class _Builder:
         self.converter = converter
         self.input_schemas = set()
         self.output_schemas = set()
+        self.webhook_items = {}
 
     def components(self):
         for name, description in SECURITY_SCHEMES.values():
@@ -449,8 +459,25 @@ class _Builder:
     def _headers(self, names):
         return {name: _ref("headers", name) for name in (*ALWAYS_SENT_HEADERS, *names)}
 
+    def webhooks(self):
+        """The deliveries a receiver gets (OpenAPI 3.1 `webhooks`), one per kind it can subscribe to."""
+        from ..webhooks.schemas import EventSchema, event_names
+
+        body = self.converter.resolve_nested_schema(EventSchema)
+        self.output_schemas.add(body["$ref"].rsplit("/", 1)[-1])
+        self.webhook_items = {name: {"post": {
+            "summary": description,
+            "description": "Signed per the Standard Webhooks specification; answer 2xx within the timeout.",
+            "parameters": [{"in": "header", "name": header, "required": True, "description": text,
+                            "schema": {"type": "string"}} for header, text in WEBHOOK_HEADERS],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {"2XX": {"description": "Received; anything else (3xx too) is retried, 410 disables the "
+                                                 "endpoint."}},
+        }} for name, description in event_names()}
+
     def finish(self):
         document = self.spec.to_dict()
+        document["webhooks"] = self.webhook_items
         # every field of an answer is always there (null when empty), unless marked x-optional: say
         # so, for generated clients
         for name in self.output_schemas - self.input_schemas:
