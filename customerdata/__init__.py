@@ -1,5 +1,6 @@
 """CustomerData: custom key-value data, with files, that each user keeps about their customers."""
 from flask import Flask
+from flask.cli import AppGroup
 from flask.sessions import SessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -13,6 +14,7 @@ def create_app(config_overrides=None):
     overrides = dict(config_overrides or {})
     app = Flask(__name__, instance_path=config.instance_path(overrides), static_folder=None)
     app.session_interface = NoCookieSession()
+    app.cli = CommandLine(app)
     app.request_class = FormLimitedRequest
     config.load(app, overrides)
     register_json(app)
@@ -23,6 +25,38 @@ def create_app(config_overrides=None):
     register_error_handlers(app)
     register_commands(app)
     return app
+
+
+class CommandLine(AppGroup):
+    """The app's `flask` commands; `flask db ...` sets up Flask-Migrate when it runs.
+
+    Flask-Migrate imports alembic (about 6 MiB in every gunicorn worker, which never migrates);
+    the `db` group is added the first time a command line asks for it.
+    """
+
+    def __init__(self, app):
+        super().__init__(app.name)
+        self.app = app
+
+    def get_command(self, ctx, name):
+        if name == "db":
+            enable_migrations(self.app)
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx):
+        return sorted({*super().list_commands(ctx), "db"})
+
+
+def enable_migrations(app):
+    """Flask-Migrate on `app`: the `flask db` commands and flask_migrate's functions (tests)."""
+    if "migrate" not in app.extensions:
+        # loads alembic: only for migrations, see CommandLine
+        from flask_migrate import Migrate
+
+        from .extensions import db
+
+        Migrate(render_as_batch=True, compare_type=True).init_app(
+            app, db, directory=str(config.PROJECT_ROOT / "migrations"))
 
 
 class NoCookieSession(SessionInterface):
@@ -59,12 +93,11 @@ def register_extensions(app):
         rate_limits,  # noqa: F401  (registers the sqlite:// rate-limit store with limits)
     )
     from .database import configure_engine
-    from .extensions import cors, db, jwt, limiter, migrate
+    from .extensions import cors, db, jwt, limiter
     from .prepared import release_driver_connection
 
     db.init_app(app)
     app.teardown_appcontext(release_driver_connection)
-    migrate.init_app(app, db, directory=str(config.PROJECT_ROOT / "migrations"))
     jwt.init_app(app)
     limiter.init_app(app)
     # Every limit here is declared on its route, and decorated routes are checked by their

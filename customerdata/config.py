@@ -153,9 +153,9 @@ def load(app, overrides):
     app.config.update(from_environment(app.instance_path))
     app.config.update(overrides)
     app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        # a server restart or a dropped connection must not fail the next request; a file cannot drop
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+    # No pool_pre_ping (a round trip on every checkout): a connection the server dropped is found
+    # and replaced at checkout without one (database.py), or its statement is run again
+    # (prepared.py); tests/test_database_restart.py restarts PostgreSQL under the app.
     # Flask 3.1 caps non-file form fields at 500 kB; a form `value` may be as long as a JSON one
     # (up to 4 bytes a character in UTF-8), so that its own limit answers with the contract's 400.
     if "MAX_FORM_MEMORY_SIZE" not in overrides:

@@ -1,13 +1,17 @@
-"""Engine set-up per database: what SQLite needs to serve several gunicorn workers."""
+"""Engine set-up per database: what SQLite needs to serve several gunicorn workers, and how a
+PostgreSQL connection that died in the pool is found without a round trip per checkout."""
+import select
+import threading
+
 from flask import has_request_context, request
-from sqlalchemy import event
+from sqlalchemy import event, exc
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def configure_engine(engine):
     if engine.dialect.name == "postgresql":
-        event.listen(engine, "checkout", _postgresql_checkout)
+        event.listen(engine, "checkout", _postgresql_checkout(engine.dialect))
         event.listen(engine, "checkin", _postgresql_checkin)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
@@ -35,11 +39,56 @@ def _sqlite_begin(connection):
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _postgresql_checkout(dbapi_connection, connection_record, connection_proxy):
-    # Reads (safe methods) run in autocommit, as on SQLite: psycopg then sends no BEGIN before the
-    # first statement and no ROLLBACK at the end, two round trips of the three a small read needs.
-    if has_request_context() and request.method in READ_ONLY_METHODS:
-        dbapi_connection.autocommit = True
+_ping_next = threading.local()
+
+
+def ping_next_checkout():
+    """The next connection this thread takes from the pool answers a ping first (prepared.py asks
+    for it after a statement found its pooled connection dead: the others may be dead too)."""
+    _ping_next.wanted = True
+
+
+def _postgresql_checkout(dialect):
+    def checkout(dbapi_connection, connection_record, connection_proxy):
+        # A pooled connection whose server went away (a restart, pg_terminate_backend, an idle
+        # timeout) has the server's goodbye or its end of stream waiting on the socket; a live idle
+        # one has nothing to read. Polling the socket costs no round trip, unlike pool_pre_ping's
+        # SELECT on every checkout; only a connection with something to read is pinged.
+        ping, _ping_next.wanted = getattr(_ping_next, "wanted", False), False
+        if (ping or _has_input(dbapi_connection)) and not _answers(dialect, dbapi_connection):
+            # the server restarted, most likely: every connection made before now is replaced
+            # on its next checkout, this one at once (SQLAlchemy's own pre-ping does the same)
+            raise exc.InvalidatePoolError("the pooled connection's server went away")
+        # Reads (safe methods) run in autocommit, as on SQLite: psycopg then sends no BEGIN before
+        # the first statement and no ROLLBACK at the end, two round trips of the three a small
+        # read needs.
+        if has_request_context() and request.method in READ_ONLY_METHODS:
+            dbapi_connection.autocommit = True
+
+    return checkout
+
+
+def _has_input(dbapi_connection):
+    try:
+        poller = select.poll()
+        poller.register(dbapi_connection.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+    except Exception:  # no socket any more (closed): a ping tells
+        return True
+
+
+def _answers(dialect, dbapi_connection):
+    """A round trip: False when the connection is gone; other errors are raised."""
+    autocommit = dbapi_connection.autocommit
+    try:
+        dbapi_connection.autocommit = True  # a ping opens no transaction
+        dialect.do_ping(dbapi_connection)
+        dbapi_connection.autocommit = autocommit
+    except dialect.loaded_dbapi.Error as error:
+        if dialect.is_disconnect(error, dbapi_connection, None):
+            return False
+        raise
+    return True
 
 
 def _postgresql_checkin(dbapi_connection, connection_record):

@@ -2,7 +2,6 @@
 from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
@@ -24,7 +23,6 @@ class Base(DeclarativeBase):
 
 # Objects keep their values after a commit: answers are built from them without a reload query.
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
-migrate = Migrate(render_as_batch=True, compare_type=True)
 jwt = CachingJWTManager()
 # the client address is the peer's, or the proxy-reported one once ProxyFix trusts the proxy
 limiter = Limiter(key_func=get_remote_address)

@@ -13,6 +13,13 @@ trips) and a single-statement write is its own; `transaction()` groups statement
 and change the same rows. Driver errors become SQLAlchemy's, so they are answered like any
 other (409-style integrity errors, 503 when the database is unavailable), and a connection found
 dead is discarded rather than pooled again.
+
+Connections are not pinged on every checkout (database.py finds most dead ones without a round
+trip). A statement that still finds its connection dead is run once more on another one, pinged
+first (database.ping_next_checkout), when that is safe (`_may_run_again`): the first statement of
+the request's connection, a read or a BEGIN, outside a transaction; so after a database restart
+the client sees no error. Inside `transaction()` the statements before it are lost with the
+connection, so the error is answered (503).
 """
 import fcntl
 import os
@@ -23,6 +30,7 @@ from contextlib import contextmanager, nullcontext, suppress
 from flask import g
 from sqlalchemy import exc
 
+from .database import ping_next_checkout
 from .extensions import db
 
 
@@ -98,6 +106,7 @@ def transaction():
     with _writers_take_turns(db.engine) if dialect.name == "sqlite" else nullcontext():
         _on_driver("BEGIN IMMEDIATE" if dialect.name == "sqlite" else "BEGIN", None, False, dialect)
         connection = g._driver_connection
+        g._driver_transaction = True  # no statement is run again on another connection now
         try:
             yield
             _on_driver("COMMIT", None, False, dialect)
@@ -106,6 +115,8 @@ def transaction():
                 with suppress(exc.DBAPIError):  # the error that got here is the one to report
                     _on_driver("ROLLBACK", None, False, dialect)
             raise
+        finally:
+            g._driver_transaction = False
 
 
 _turn_lock = threading.Lock()
@@ -138,8 +149,9 @@ def _writers_take_turns(engine):
             fcntl.flock(descriptor, fcntl.LOCK_UN)
 
 
-def _on_driver(sql, arguments, fetch, dialect):
+def _on_driver(sql, arguments, fetch, dialect, retry=True):
     connection = cursor = None
+    first = "_driver_connection" not in g  # the request's first statement here: it checks out
     try:
         connection = driver_connection()
         cursor = connection.cursor()
@@ -155,8 +167,20 @@ def _on_driver(sql, arguments, fetch, dialect):
         if invalidated:
             connection.invalidate(error)
             release_driver_connection()
+            if retry and _may_run_again(sql, first):
+                ping_next_checkout()
+                return _on_driver(sql, arguments, fetch, dialect, retry=False)
         raise exc.DBAPIError.instance(sql, arguments, error, dialect.loaded_dbapi.Error,
                                       connection_invalidated=invalidated, dialect=dialect) from error
+
+
+def _may_run_again(sql, first):
+    """Whether a statement whose connection was found dead can run on another one: outside a
+    transaction, when nothing of it can have happened (its connection was just taken from the
+    pool, where it died) or when running it twice changes nothing (a read, a BEGIN). A write in
+    autocommit on a connection that worked a moment ago may have been done before the server
+    went away: that one is answered as the error it is."""
+    return not g.get("_driver_transaction") and (first or sql.startswith(("SELECT", "BEGIN")))
 
 
 def driver_connection():

@@ -1,10 +1,18 @@
 """Migrations are the source of truth: upgrading an empty database yields exactly the models."""
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
+from customerdata import enable_migrations
 from customerdata.extensions import db
+
+
+@pytest.fixture(autouse=True)
+def migrations(app):
+    """flask_migrate's functions on the test's app (create_app leaves that to `flask db`)."""
+    enable_migrations(app)
 
 
 def test_upgrade_builds_the_schema_of_the_models(app):

@@ -1,4 +1,6 @@
 """Accounts: registration, credentials, token rotation and revocation."""
+import functools
+
 from flask_jwt_extended import decode_token
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt import PyJWTError
@@ -14,8 +16,13 @@ from ..storage import get_storage
 
 DUPLICATE_USERNAME = "A user with that username already exists."
 BAD_CREDENTIALS = "No active account found with the given credentials"
-# hashed once so that a login for an unknown user costs as much as one with a wrong password
-_DUMMY_HASH = generate_password_hash("timing-equaliser")
+
+
+@functools.cache
+def _dummy_hash():
+    """Checked for an unknown user, so that its login costs as much as a wrong password's. Made on
+    first use, not at import: a scrypt hash is 0.1 s of every worker's start."""
+    return generate_password_hash("timing-equaliser")
 
 
 def register(username, password, email=None):
@@ -37,7 +44,7 @@ def find_user(username):
 def login(username, password):
     user = find_user(username)
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         raise AuthenticationFailed(BAD_CREDENTIALS)
     if not check_password_hash(user.password_hash, password):
         raise AuthenticationFailed(BAD_CREDENTIALS)

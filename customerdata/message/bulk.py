@@ -9,7 +9,6 @@ interleaves.
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, text, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import InvalidInput
@@ -211,7 +210,13 @@ UPDATED = ("value", "search_text", "number", "instant", "value_hash", "unique_ha
 
 
 def _insert(dialect_name):
-    return (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(entries_table)
+    # the engine has loaded its own dialect's module already; at the top, PostgreSQL's (2.4 MiB)
+    # would be loaded into every SQLite worker too
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(entries_table)
 
 
 def _write(owner_id, items, writes, now, results):

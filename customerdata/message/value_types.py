@@ -13,8 +13,6 @@ from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
 import marshmallow as ma
-import phonenumbers
-import re2
 
 TYPES = ("text", "integer", "decimal", "boolean", "date", "datetime", "email", "url", "phone", "choice",
          "multi_choice", "file")
@@ -232,6 +230,8 @@ def _url(text, definition):
 
 
 def _phone(text, definition):
+    import phonenumbers  # about 1 MiB a worker; only keys of type phone use it
+
     region = getattr(definition, "region", None)
     try:
         number = phonenumbers.parse(text, region)
@@ -326,20 +326,27 @@ def bound(type_name, stored):
     return typed.number if type_name in ("integer", "decimal") else typed.instant
 
 
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False  # a refused pattern is the client's 400, not a line on stderr
+@functools.cache
+def _re2():
+    """RE2 with its options; imported on first use: 2.5 MiB a worker, only for keys with a pattern."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is the client's 400, not a line on stderr
+    return re2, options
 
 
 @functools.lru_cache(maxsize=256)
 def compiled_pattern(pattern):
     """RE2: linear in the length of the text whatever the pattern, so no pattern hangs a worker."""
-    return re2.compile(pattern, _RE2_OPTIONS)
+    re2, options = _re2()
+    return re2.compile(pattern, options)
 
 
 def pattern_error(pattern):
     try:
         compiled_pattern(pattern)
-    except re2.error:
+    except _re2()[0].error:
         return "Enter a valid regular expression (RE2 syntax)."
     return None
 

@@ -4,7 +4,6 @@ from importlib.resources import files
 from flask import Blueprint, current_app, render_template, send_from_directory
 
 from .declare import undocumented
-from .spec import build_spec
 
 # Swagger UI's own distribution files, as the package ships them
 SWAGGER_UI = files("flask_swagger_ui") / "dist"
@@ -19,6 +18,9 @@ bp = Blueprint("openapi", __name__, template_folder="templates", static_folder="
 def document():
     spec = current_app.extensions.get(CACHE_KEY)
     if spec is None:
+        # apispec and the spec's tables: only this route needs them
+        from .spec import build_spec
+
         spec = current_app.extensions[CACHE_KEY] = build_spec(current_app)
     return spec
 
