@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""In-process cost of one entry create and one entry update, as bench.py's create_json and
+update_json send them: the WSGI app called directly (no server, no network), so the figures
+hold on a busy machine better than wrk's.
+
+    .venv/bin/python benchmarks/writes.py [--count 2000] [--batches 7] [--pg postgresql://...]
+    .venv/bin/python benchmarks/writes.py --profile create      # cProfile, top functions
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \\
+        .venv/bin/python benchmarks/writes.py --only create --count 500 --batches 1
+
+Prints, per kind, the best batch's microseconds per request (wall and CPU) and the time the
+SQLite writers' turn (the file lock, then the transaction) was held per request. For
+instruction counts run it under callgrind twice, with --count N and --count 0, and divide the
+difference by N: the counts repeat to a fraction of a percent under load, the times do not.
+"""
+import argparse
+import io
+import os
+import secrets
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from customerdata import create_app, prepared  # noqa: E402
+from customerdata.extensions import db  # noqa: E402
+
+
+def call(app, method, path, token, body):
+    environ = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False, "wsgi.multiprocess": True, "wsgi.run_once": False, "wsgi.version": (1, 0),
+        "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "HTTP_HOST": "127.0.0.1:8000",
+    }
+    if token:
+        environ["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    status = []
+    chunks = app(environ, lambda code, headers, exc_info=None: status.append(code))
+    answer = b"".join(chunks)
+    if hasattr(chunks, "close"):
+        chunks.close()
+    return int(status[0].split()[0]), answer
+
+
+def json_call(app, method, path, token, body):
+    import orjson
+
+    code, answer = call(app, method, path, token, orjson.dumps(body))
+    assert code in (200, 201), (code, answer[:300])
+    return orjson.loads(answer)
+
+
+class TurnTimer:
+    """Time the SQLite writers' turn is held (flock to unlock), summed."""
+
+    def __init__(self):
+        self.held = 0.0
+        self.turns = 0
+
+    def install(self):
+        original = prepared._writers_take_turns
+
+        @contextmanager
+        def timed(engine):
+            with original(engine):
+                started = time.perf_counter()
+                try:
+                    yield
+                finally:
+                    self.held += time.perf_counter() - started
+                    self.turns += 1
+
+        prepared._writers_take_turns = timed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=2000, help="requests per batch")
+    parser.add_argument("--batches", type=int, default=7)
+    parser.add_argument("--only", choices=("create", "update"))
+    parser.add_argument("--profile", choices=("create", "update"))
+    parser.add_argument("--pg", help="a PostgreSQL database URL (its tables are dropped and created)")
+    args = parser.parse_args()
+
+    work = tempfile.mkdtemp(prefix="writes-bench-")
+    app = create_app({
+        "INSTANCE_PATH": os.path.join(work, "instance"),
+        "SQLALCHEMY_DATABASE_URI": args.pg or f"sqlite:///{work}/bench.sqlite3",
+        "UPLOAD_FOLDER": os.path.join(work, "uploads"), "SECRET_KEY": "bench", "RATELIMIT_ENABLED": False,
+        "JWT_SECRET_KEY": "bench-jwt-key-that-is-long-enough-for-hs256-0123456789",
+    })
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+    import logging
+    logging.getLogger("customerdata").setLevel(logging.WARNING)  # the log line is not what is measured
+    wsgi = app.wsgi_app if args.profile is None else app.wsgi_app
+    password = secrets.token_urlsafe(12)
+    json_call(wsgi, "POST", "/api/accounts/register", None, {"username": "bench", "password": password})
+    token = json_call(wsgi, "POST", "/api/accounts/login", None, {"username": "bench", "password": password})["access"]
+    customer = json_call(wsgi, "POST", "/api/message/customers/", token,
+                         {"first_name": "Carl", "last_name": "Poe", "username": "carlpoe", "source": "telegram"})["id"]
+    one = json_call(wsgi, "POST", "/api/message/customer-data/", token,
+                    {"customer": customer, "key": "one", "value": "value to update"})["id"]
+    counter = iter(range(10**9))
+
+    def create():
+        n = next(counter)
+        code, answer = call(wsgi, "POST", "/api/message/customer-data/", token,
+                            b'{"customer": %d, "key": "bench_%d", "value": "created by the benchmark"}' % (customer, n))
+        assert code == 201, answer
+
+    def update():
+        n = next(counter)
+        code, answer = call(wsgi, "PUT", f"/api/message/customer-data/{one}/", token, b'{"value": "updated %d"}' % n)
+        assert code == 200, answer
+
+    kinds = {"create": create, "update": update}
+    for run in kinds.values():  # warm up: compiled statements, caches
+        for _ in range(50):
+            run()
+
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        run = kinds[args.profile]
+        profiler.enable()
+        for _ in range(args.count):
+            run()
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
+        return
+
+    timer = TurnTimer()
+    timer.install()
+    for name, run in kinds.items():
+        if args.only and name != args.only:
+            continue
+        best = None
+        for _ in range(args.batches):
+            timer.held, timer.turns = 0.0, 0
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(args.count):
+                run()
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            figures = (wall, cpu, timer.held)
+            best = figures if best is None or figures[0] < best[0] else best
+        if args.count:
+            wall, cpu, held = (figure / args.count * 1e6 for figure in best)
+            print(f"{name}: {wall:7.1f} µs wall  {cpu:7.1f} µs CPU  {held:6.1f} µs writers' turn held")
+
+
+if __name__ == "__main__":
+    main()
