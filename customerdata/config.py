@@ -13,6 +13,7 @@ from pathlib import Path
 from limits import parse_many
 
 from .errors import ConfigurationError
+from .serialization import json_column_text
 
 MIB = 1024 * 1024
 
@@ -147,9 +148,11 @@ def load(app, overrides):
     app.config.update(from_environment(app.instance_path))
     app.config.update(overrides)
     app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    engine_options = {"json_serializer": json_column_text}
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         # a server restart or a dropped connection must not fail the next request; a file cannot drop
-        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"pool_pre_ping": True})
+        engine_options["pool_pre_ping"] = True
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options | app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
     # Flask 3.1 caps non-file form fields at 500 kB; a form `value` may be as long as a JSON one
     # (up to 4 bytes a character in UTF-8), so that its own limit answers with the contract's 400.
     if "MAX_FORM_MEMORY_SIZE" not in overrides:
