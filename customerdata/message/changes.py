@@ -96,6 +96,12 @@ def entry_created(owner_id, entry, source=None):
     return entry_change(owner_id, "entry.created", entry, changes, source)
 
 
+def with_entry_id(change, entry_id):
+    """A create's change made before its entry had an id (outside the write's lock), with the id."""
+    change["entry_id"] = change["data"]["id"] = entry_id
+    return change
+
+
 def entry_updated(owner_id, before, after, source=None):
     """The change of an update from `before` to `after` (EntryRows), or None when nothing changed."""
     changes = compared(entry_fields(before.key, before.value, before.file_name, before.file),
