@@ -89,6 +89,8 @@ def main():
     parser.add_argument("--only", choices=("create", "update"))
     parser.add_argument("--profile", choices=("create", "update"))
     parser.add_argument("--pg", help="a PostgreSQL database URL (its tables are dropped and created)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes writing at once, as gunicorn's workers (each batch is --count per worker)")
     args = parser.parse_args()
 
     work = tempfile.mkdtemp(prefix="writes-bench-")
@@ -116,7 +118,8 @@ def main():
     def create():
         n = next(counter)
         code, answer = call(wsgi, "POST", "/api/message/customer-data/", token,
-                            b'{"customer": %d, "key": "bench_%d", "value": "created by the benchmark"}' % (customer, n))
+                            b'{"customer": %d, "key": "bench_%d_%d", "value": "created by the benchmark"}'
+                            % (customer, os.getpid(), n))
         assert code == 201, answer
 
     def update():
@@ -143,6 +146,25 @@ def main():
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(60)
         return
 
+    if args.workers == 1:
+        measure(args, kinds, None)
+        return
+    import multiprocessing
+
+    with app.app_context():
+        db.engine.dispose()  # no pooled connection crosses the fork
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(args.workers)
+    workers = [context.Process(target=measure, args=(args, kinds, barrier)) for _ in range(args.workers)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
+def measure(args, kinds, barrier):
+    """Run the batches and print the least costly; with a barrier (several workers), the workers
+    start each batch together, so that they contend for the writers' turn as gunicorn's do."""
     timer = TurnTimer()
     timer.install()
     for name, run in kinds.items():
@@ -151,6 +173,8 @@ def main():
         best = None
         for _ in range(args.batches):
             timer.held, timer.held_cpu, timer.turns = 0.0, 0.0, 0
+            if barrier is not None:
+                barrier.wait()
             wall, cpu = time.perf_counter(), time.process_time()
             for _ in range(args.count):
                 run()
@@ -159,8 +183,8 @@ def main():
             best = figures if best is None or figures[1] < best[1] else best  # by CPU time
         if args.count:
             wall, cpu, held, held_cpu = (figure / args.count * 1e6 for figure in best)
-            print(f"{name}: {wall:7.1f} µs wall  {cpu:7.1f} µs CPU  writers' turn held {held:6.1f} µs wall, "
-                  f"{held_cpu:6.1f} µs CPU")
+            print(f"{name} (pid {os.getpid()}): {wall:7.1f} µs wall  {cpu:7.1f} µs CPU  "
+                  f"writers' turn held {held:6.1f} µs wall, {held_cpu:6.1f} µs CPU", flush=True)
 
 
 if __name__ == "__main__":
