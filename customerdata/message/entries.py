@@ -244,18 +244,19 @@ def create_entry(owner_id, customer_id, key, value="", file=None, source=None):
         write.files.append(stored)
         # the entry as answered and its change, made before the write takes its lock: only the
         # id, and the value when the key's type writes it in another form, are known inside
-        entry = EntryRow(None, customer_id, owner_id, key, value, stored, upload[0], now, now, *names)
-        created = changes.entry_created(owner_id, entry, source)
+        created = changes.entry_created(owner_id, EntryRow(None, customer_id, owner_id, key, value, stored,
+                                                           upload[0], now, now, *names), source)
         with transaction():
             columns = typed_columns(_definition_in_force(owner_id, key), key, value, *upload)
             values = {"customer_id": customer_id, "user_id": owner_id, "key": key, "file": stored,
                       "file_name": upload[0], "file_size": upload[1], "created_at": now, "updated_at": now, **columns}
             # a customer deleted since the check fails the foreign key
-            entry = entry._replace(id=INSERT_ENTRY.scalar(values))
+            entry_id = INSERT_ENTRY.scalar(values)
+            entry = EntryRow(entry_id, customer_id, owner_id, key, columns["value"], stored, upload[0], now, now,
+                             *names)
             if columns["value"] != value:
-                entry = entry._replace(value=columns["value"])
                 created = changes.entry_created(owner_id, entry, source)
-            INSERT_CHANGE.execute(changes.with_entry_id(created, entry.id))
+            INSERT_CHANGE.execute(changes.with_entry_id(created, entry_id))
     return entry
 
 
