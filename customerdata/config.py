@@ -13,6 +13,7 @@ from pathlib import Path
 from limits import parse_many
 
 from .errors import ConfigurationError
+from .serialization import json_column_text
 
 MIB = 1024 * 1024
 
@@ -156,6 +157,8 @@ def load(app, overrides):
     # No pool_pre_ping (a round trip on every checkout): a connection the server dropped is found
     # and replaced at checkout without one (database.py), or its statement is run again
     # (prepared.py); tests/test_database_restart.py restarts PostgreSQL under the app.
+    engine_options = {"json_serializer": json_column_text}
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options | app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})
     # Flask 3.1 caps non-file form fields at 500 kB; a form `value` may be as long as a JSON one
     # (up to 4 bytes a character in UTF-8), so that its own limit answers with the contract's 400.
     if "MAX_FORM_MEMORY_SIZE" not in overrides:

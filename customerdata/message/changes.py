@@ -60,8 +60,8 @@ def source_of(source=None):
 
 
 def _change_row(owner_id, kind, changes, source, *, customer_id=None, entry_id=None, data_key_id=None,
-                entry_key=None, entry_key_before=None, data=None, deleted_data_count=None):
-    return {"user_id": owner_id, "kind": kind, "at": utcnow(), "source": source_of(source),
+                entry_key=None, entry_key_before=None, data=None, deleted_data_count=None, at=None):
+    return {"user_id": owner_id, "kind": kind, "at": at or utcnow(), "source": source_of(source),
             "request_id": request_id.current(), "customer_id": customer_id, "entry_id": entry_id,
             "data_key_id": data_key_id, "entry_key": entry_key, "entry_key_before": entry_key_before,
             "changes": changes, "data": data, "deleted_data_count": deleted_data_count}
@@ -85,10 +85,13 @@ def entry_fields(key, value, file_name, stored_file):
 
 def entry_change(owner_id, kind, entry, changes, source=None, key_before=None):
     """The change row of an entry write; `entry` is the entry as answered (an EntryRow) after it,
-    or before it for a delete."""
+    or before it for a delete. A create or an update happens at the entry's new `updated_at`."""
+    if kind == "entry.deleted":
+        return _change_row(owner_id, kind, changes, source, customer_id=entry.customer, entry_id=entry.id,
+                           entry_key=entry.key)
     return _change_row(owner_id, kind, changes, source, customer_id=entry.customer, entry_id=entry.id,
-                       entry_key=entry.key, entry_key_before=key_before,
-                       data=None if kind == "entry.deleted" else _entry_snapshot(entry))
+                       entry_key=entry.key, entry_key_before=key_before, data=_entry_snapshot(entry),
+                       at=entry.updated_at)
 
 
 def entry_created(owner_id, entry, source=None):
@@ -96,6 +99,12 @@ def entry_created(owner_id, entry, source=None):
     changes = compared({}, fields, ENTRY_FIELDS if entry.file else ("key", "value"))
     changes.setdefault("value", {"from": None, "to": entry.value})
     return entry_change(owner_id, "entry.created", entry, changes, source)
+
+
+def with_entry_id(change, entry_id):
+    """A create's change made before its entry had an id (outside the write's lock), with the id."""
+    change["entry_id"] = change["data"]["id"] = entry_id
+    return change
 
 
 def entry_updated(owner_id, before, after, source=None):

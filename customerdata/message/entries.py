@@ -241,6 +241,10 @@ def create_entry(owner_id, customer_id, key, value="", file=None, source=None):
         write.key = key
         stored = _store(file)
         write.files.append(stored)
+        # the entry as answered and its change, made before the write takes its lock: only the
+        # id, and the value when the key's type writes it in another form, are known inside
+        created = changes.entry_created(owner_id, EntryRow(None, customer_id, owner_id, key, value, stored,
+                                                           upload[0], now, now, *names), source)
         with transaction():
             columns = typed_columns(_definition_in_force(owner_id, key), key, value, *upload)
             values = {"customer_id": customer_id, "user_id": owner_id, "key": key, "file": stored,
@@ -249,7 +253,9 @@ def create_entry(owner_id, customer_id, key, value="", file=None, source=None):
             entry_id = INSERT_ENTRY.scalar(values)
             entry = EntryRow(entry_id, customer_id, owner_id, key, columns["value"], stored, upload[0], now, now,
                              *names)
-            changes.record_on_driver(changes.entry_created(owner_id, entry, source))
+            if columns["value"] != value:
+                created = changes.entry_created(owner_id, entry, source)
+            changes.record_on_driver(changes.with_entry_id(created, entry_id))
     return entry
 
 
