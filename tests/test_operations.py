@@ -4,6 +4,7 @@ import logging
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -244,9 +245,11 @@ def test_the_login_limit_holds_across_gunicorn_workers():
     settings = {"RATELIMIT_STORAGE_URI": None, "RATELIMIT_ENABLED": None, "LOGIN_RATE_LIMIT": None,
                 # gunicorn's access log names the worker: "worker=<pid> /api/accounts/login"
                 "GUNICORN_CMD_ARGS": "--access-logformat 'worker=%(p)s %(U)s'"}
-    with live_server(settings, workers=5) as server:
-        statuses = [api(server.base_url, "POST", "/api/accounts/login",
-                        {"username": "nobody", "password": "wrong-password"})[0] for _ in range(15)]
+    with live_server(settings, workers=5) as server, ThreadPoolExecutor(5) as pool:
+        # at once, so that a sync worker busy with one attempt leaves the next to another worker
+        statuses = sorted(pool.map(lambda _: api(server.base_url, "POST", "/api/accounts/login",
+                                                 {"username": "nobody", "password": "wrong-password"})[0],
+                                   range(15)))
         deadline = time.monotonic() + 5  # gunicorn writes an access line after its answer
         while len(served_by := re.findall(r"worker=<(\d+)> /api/accounts/login", server.log())) < 15 \
                 and time.monotonic() < deadline:
