@@ -7,8 +7,8 @@ Create Date: 2026-12-04 14:17:31.699902
 """
 import logging
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 log = logging.getLogger("alembic.runtime.migration")
 SEARCH_INDEX = 'ix_customer_data_search_trgm'
