@@ -50,9 +50,10 @@ def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset
     """(rows, count) prepared reads for one shape of list request (rows: only their ids, with
     ids_only; after an id, with after_id).
 
-    The count and the rows an offset skips read the entries alone: every entry has its customer
-    (a foreign key), so the join to customers only names the rows of the page. A deep offset
-    otherwise fetched every skipped row and its customer (1.3 s for offset=150000).
+    The count and a page's ids read the entries alone: every entry has its customer (a foreign
+    key), so the join to customers only names the rows of the page. A deep offset otherwise
+    fetched every skipped row and its customer (1.3 s for offset=150000), and a filter joined
+    every match before sorting them (SQLite: 16,248 for key=age&value__gte=30).
     """
     filters = []  # beside the owner, which ENTRIES holds already
     if after_id:
@@ -76,8 +77,10 @@ def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset
     clauses.append(_entry.c.id.desc())
     if ids_only:
         query = matching.order_by(*clauses)
-    elif offset:
-        page = matching.order_by(*clauses).offset(bindparam("offset", type_=Integer))
+    elif offset or limited:
+        page = matching.order_by(*clauses)
+        if offset:
+            page = page.offset(bindparam("offset", type_=Integer))
         if limited:
             page = page.limit(bindparam("limit", type_=Integer))
         return Prepared(ENTRIES.where(_entry.c.id.in_(page.scalar_subquery())).order_by(*clauses)), Prepared(count)
