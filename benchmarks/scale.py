@@ -19,7 +19,9 @@ updated_at, and a change row per customer and per entry (the feed). Users:
 
 The server is the project under gunicorn (2 sync workers, 127.0.0.1, rate limits off); each
 request is measured with wrk (8 connections, 2 threads) for --seconds against each user, and the
-table gives p50/p99 (ms) and req/s for both users and the ratio of the p50s. Export is timed
+table gives p50/p99 (ms) and req/s for both users and the ratio of the p50s. The deep page is
+at three quarters of each user's entries (offset=750 and offset=150000), the feed page after the
+user's 151st-newest change. Export is timed
 whole (rows/s), the bulk upsert (1,000 items, updates of existing entries) as a median of three,
 and creating a `decimal` definition over `score` (one value per customer) once. --reuse skips
 the seeding when the database already holds it.
@@ -502,7 +504,9 @@ def measure(base, database_url, seconds):
 
 
 def report(database, rows, extras, command, seeded):
-    print(f"\n{database}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs; "
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    print(f"\n{database}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
+          f"{memory:.0f} GiB; "
           f"`{command}`{'' if seeded is None else f'; seeded in {seeded:.0f} s'}\n")
     print("| request | 1,000: p50 / p99 ms, req/s | 200,000: p50 / p99 ms, req/s | p50 ratio | X-Total-Count |")
     print("| --- | ---: | ---: | ---: | ---: |")
