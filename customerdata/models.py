@@ -3,7 +3,6 @@ import hashlib
 from datetime import UTC, datetime
 
 from sqlalchemy import (
-    DDL,
     JSON,
     BigInteger,
     Double,
@@ -14,7 +13,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,19 +31,6 @@ def same_as_created(context):
 def hash_of_value(context):
     """Insert default for value_hash, so every way of adding a row keeps it (the typed write sets it too)."""
     return hashlib.sha256(context.get_current_parameters()["value"].encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def only_on(dialect_name, index):
-    """An index that exists on one database only: created there alone, compared there alone."""
-    index.info["dialect"] = dialect_name
-    return index.ddl_if(dialect=dialect_name)
-
-
-def compared_on(dialect_name):
-    """Alembic's include_object for one database: what exists on another one only is left out."""
-    def include(obj, name, type_, reflected, compare_to):
-        return getattr(obj, "info", {}).get("dialect", dialect_name) == dialect_name
-    return include
 
 
 def fold(text):
@@ -110,9 +95,6 @@ def display_name(customer_id, first_name, last_name, username, source):
     return f"Customer {customer_id} | {source}"
 
 
-SEARCH_INDEX = "ix_customer_data_search_trgm"
-
-
 class CustomerData(db.Model):
     """One key-value entry (with an optional file) that a user keeps about a customer."""
 
@@ -150,23 +132,12 @@ class CustomerData(db.Model):
         # one customer's entries, newest first: both equalities lead, so no database prefers
         # scanning all of the owner's entries (which it did with a customer-first index)
         Index("ix_customer_data_user_customer_created", "user_id", "customer_id", "created_at", "id"),
-        # the export's pages in id order, whatever plan a prepared statement settles on
-        Index("ix_customer_data_user_id", "user_id", "id"),
-        # PostgreSQL: search's LIKE '%term%' over the folded text through trigrams instead of reading
-        # every entry of the owner (pg_trgm; the migration goes on without it when it cannot be had)
-        only_on("postgresql", Index(SEARCH_INDEX, "search_text", postgresql_using="gin",
-                                    postgresql_ops={"search_text": "gin_trgm_ops"})),
         {"sqlite_autoincrement": True},
     )
 
     @staticmethod
     def search_text_for(key, value):
         return f"{fold(key)}\n{fold(value)}"
-
-
-# the trigram index needs its extension first (create_all; migrations create it themselves)
-event.listen(CustomerData.__table__, "before_create",
-             DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
 
 
 DATA_KEY_TYPES = ("text", "integer", "decimal", "boolean", "date", "datetime", "email", "url", "phone", "choice",

@@ -1,8 +1,9 @@
 import logging
 from logging.config import fileConfig
 
-from alembic import context
 from flask import current_app
+
+from alembic import context
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -91,10 +92,6 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        # an index declared for one database only (models.only_on) is compared on that one only
-        from customerdata.models import compared_on
-
-        conf_args.setdefault("include_object", compared_on(connection.dialect.name))
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
