@@ -14,8 +14,8 @@ def worker_command(concurrency, once):
     """Send pending deliveries until SIGTERM; several workers may share one PostgreSQL."""
     from . import delivery, worker
 
-    worker.check_settings(current_app.config)
     if once:
+        worker.check_settings(current_app.config)  # run() checks them itself
         click.echo(f"Made {delivery.deliver_due()} delivery attempt(s).")
         return
     worker.run(current_app._get_current_object(), concurrency)

@@ -19,6 +19,7 @@ from sqlalchemy import exists, or_, select, update
 
 from ..extensions import db
 from ..fields import Timestamp
+from ..message.change_schemas import FeedChangeSchema
 from ..models import Change, WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
 from . import service, signing, transport
 
@@ -174,12 +175,7 @@ def _body(delivery):
                          "data": {"change": change}})
 
 
-def _dump_change(row):
-    from ..message.change_schemas import (
-        FeedChangeSchema,  # the message blueprint's; loaded with the app
-    )
-
-    return FeedChangeSchema().dump(row)
+_dump_change = FeedChangeSchema().dump  # the change as the feed answers it
 
 
 def _without_long_values(change):

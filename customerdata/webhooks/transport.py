@@ -130,7 +130,7 @@ def _storable(text):
 def _describe(error):
     if isinstance(error, ConnectionRefusedError):
         return "Connection refused."
-    if isinstance(error, TimeoutError | socket.timeout):
+    if isinstance(error, TimeoutError):  # socket.timeout is its alias
         return "Timed out."
     if isinstance(error, ssl.SSLError):
         return f"TLS error: {error.reason or error}."[:255]
