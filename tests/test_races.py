@@ -180,3 +180,39 @@ def test_equality_and_unique_hold_for_values_of_1_mib(client, alice, customer):
                        headers=alice.headers).status_code == 201
     listed = client.get(ENTRIES, query_string={"key": "essay", "value": essay}, headers=alice.headers).get_json()
     assert [entry["id"] for entry in listed] == [created.get_json()["id"]]
+
+
+@pytest.mark.parametrize("method, body", [("patch", {}), ("patch", {"label": "Years"}), ("delete", None)],
+                         ids=["no-op update", "update", "delete"])
+def test_a_definition_deleted_while_a_write_of_it_waits_is_a_404_for_that_write(app, client, alice, monkeypatch,
+                                                                                method, body):
+    """Schemathesis found a 500 here: the definition was gone by the time the write held its key."""
+    from customerdata.extensions import db
+
+    with app.app_context():
+        postgresql = db.engine.dialect.name == "postgresql"
+    created = client.post(DATA_KEYS, json={"key": "age", "type": "integer"}, headers=alice.headers)
+    assert created.status_code == 201
+    url = f"{DATA_KEYS}{created.get_json()['id']}/"
+    pause = Pause(monkeypatch, data_keys, "get_definition")
+    call = getattr(client, method)
+    write, written = in_thread(lambda: call(url, json=body, headers=alice.headers))
+    assert pause.inside.wait(WAIT)  # found, its key not yet held
+    deletion, deleted = in_thread(lambda: client.delete(url, headers=alice.headers))
+    deletion.join(WAIT if postgresql else 0.5)
+    if postgresql:
+        assert deleted["response"].status_code == 200
+    else:
+        assert deletion.is_alive()  # SQLite: the write took the write lock with its first read
+    pause.release.set()
+    write.join(WAIT)
+    deletion.join(WAIT)
+    statuses = written["response"].status_code, deleted["response"].status_code
+    if postgresql:
+        assert statuses == (404, 200)
+        assert written["response"].get_json() == {"detail": "Definition not found."}
+    else:
+        assert statuses == ((200, 404) if method == "delete" else (200, 200))
+    settle(client)
+    feed = client.get("/api/message/changes/?kind=definition.deleted", headers=alice.headers)
+    assert len(feed.get_json()) == 1  # one deletion recorded, not one per DELETE

@@ -92,13 +92,22 @@ def create_definition(owner_id, fields, dry_run=False):
     return definition
 
 
+def _locked_definition(owner_id, definition_id, fields=None):
+    """The definition as it is once its key is this transaction's (it may be gone by then: 404)."""
+    key = get_definition(owner_id, definition_id).key
+    if fields and "key" in fields and fields["key"] != key:
+        raise InvalidInput.on("key", "The key of a definition cannot change.")
+    _lock_key(owner_id, key)
+    definition = db.session.scalar(select(DataKey).where(DataKey.id == definition_id)
+                                   .execution_options(populate_existing=True))
+    if definition is None:
+        raise _rolled_back(NotFound(DEFINITION_NOT_FOUND))
+    return definition
+
+
 def update_definition(owner_id, definition_id, fields, dry_run=False):
     """Change the given fields; when none differs, nothing is written (updated_at included)."""
-    definition = get_definition(owner_id, definition_id)
-    if "key" in fields and fields["key"] != definition.key:
-        raise InvalidInput.on("key", "The key of a definition cannot change.")
-    _lock_key(owner_id, definition.key)
-    db.session.refresh(definition)  # as it is now that the key is ours
+    definition = _locked_definition(owner_id, definition_id, fields)
     checked = {name: getattr(definition, name) for name in CHECKED_FIELDS}
     before = changes.definition_fields(definition)
     for name in ("label", "description", "position", "archived"):
@@ -115,6 +124,7 @@ def update_definition(owner_id, definition_id, fields, dry_run=False):
     if dry_run:
         return _dry_run(owner_id, definition)
     if changes.definition_fields(definition) == before:
+        db.session.expunge(definition)  # answered as read: a rollback would expire it, to be read again
         db.session.rollback()
         return definition
     definition.updated_at = utcnow()
@@ -134,9 +144,8 @@ def _dry_run(owner_id, definition):
 
 def delete_definition(owner_id, definition_id):
     """Delete a definition; its values stay as they are, text from now on."""
-    definition = get_definition(owner_id, definition_id)
+    definition = _locked_definition(owner_id, definition_id)
     key = definition.key
-    _lock_key(owner_id, key)
     db.session.execute(update(CustomerData).where(CustomerData.user_id == owner_id, CustomerData.key == key)
                        .values(number=None, instant=None, unique_hash=None))
     db.session.execute(delete(DataKey).where(DataKey.id == definition.id))
