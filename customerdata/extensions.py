@@ -27,3 +27,13 @@ jwt = CachingJWTManager()
 # the client address is the peer's, or the proxy-reported one once ProxyFix trusts the proxy
 limiter = Limiter(key_func=get_remote_address)
 cors = CORS()
+
+
+def unchanged(instance):
+    """End the transaction of a write that changes nothing; `instance` stays as read for the answer.
+
+    A rollback expires what the session holds, and a row deleted meanwhile would fail the reload.
+    """
+    db.session.expunge(instance)
+    db.session.rollback()
+    return instance

@@ -216,3 +216,43 @@ def test_a_definition_deleted_while_a_write_of_it_waits_is_a_404_for_that_write(
     settle(client)
     feed = client.get("/api/message/changes/?kind=definition.deleted", headers=alice.headers)
     assert len(feed.get_json()) == 1  # one deletion recorded, not one per DELETE
+
+
+class PauseBefore:
+    """Wraps a method of one object so that its first call stops before running, until released."""
+
+    def __init__(self, monkeypatch, owner, name):
+        self.inside, self.release = threading.Event(), threading.Event()
+        original = getattr(owner, name)
+
+        def paused(*args, **kwargs):
+            if not self.inside.is_set():
+                self.inside.set()
+                assert self.release.wait(WAIT)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, paused)
+
+
+@pytest.mark.parametrize("resource", ["customer", "definition"])
+def test_a_write_that_changes_nothing_answers_what_it_read_though_a_delete_follows(client, alice, customer,
+                                                                                  monkeypatch, resource):
+    """The no-op ends its transaction before the answer is built; a delete may land in between."""
+    from customerdata.message import data_key_routes, routes
+
+    if resource == "customer":
+        url, body, schema = f"/api/message/customers/{customer}/", {"first_name": "Alice"}, routes.customer_schema
+        assert client.patch(url, json=body, headers=alice.headers).status_code == 200
+    else:
+        created = client.post(DATA_KEYS, json={"key": "age", "type": "integer", "label": "Age"},
+                              headers=alice.headers)
+        url, body, schema = f"{DATA_KEYS}{created.get_json()['id']}/", {"label": "Age"}, data_key_routes.definition_schema
+    before = client.get(url, headers=alice.headers).get_json()
+    pause = PauseBefore(monkeypatch, schema, "dump")
+    write, written = in_thread(lambda: client.patch(url, json=body, headers=alice.headers))
+    assert pause.inside.wait(WAIT)  # the no-op's transaction is over, its answer not yet built
+    assert client.delete(url, headers=alice.headers).status_code in (200, 204)
+    pause.release.set()
+    write.join(WAIT)
+    assert written["response"].status_code == 200
+    assert written["response"].get_json() == before

@@ -3,7 +3,7 @@ from sqlalchemy import and_, delete, exists, select
 from sqlalchemy.orm import aliased
 
 from ..errors import NotFound
-from ..extensions import db
+from ..extensions import db, unchanged
 from ..models import Change, Customer, CustomerData, utcnow
 from ..webhooks import outbox
 from . import changes, data_keys, value_filters
@@ -82,8 +82,7 @@ def update_customer(owner_id, customer_id, fields):
     customer = _locked_customer(owner_id, customer_id)
     before = changes.customer_fields(customer)
     if all(before[name] == value for name, value in fields.items()):
-        db.session.rollback()
-        return customer
+        return unchanged(customer)
     for name, value in fields.items():
         setattr(customer, name, value)
     customer.index_for_search()

@@ -11,7 +11,7 @@ import hashlib
 from sqlalchemy import bindparam, delete, func, select, text, update
 
 from ..errors import ExistingValuesConflict, InvalidInput, NotFound
-from ..extensions import db
+from ..extensions import db, unchanged
 from ..models import CustomerData, DataKey, utcnow
 from ..storage import get_storage
 from . import changes, value_types
@@ -124,9 +124,7 @@ def update_definition(owner_id, definition_id, fields, dry_run=False):
     if dry_run:
         return _dry_run(owner_id, definition)
     if changes.definition_fields(definition) == before:
-        db.session.expunge(definition)  # answered as read: a rollback would expire it, to be read again
-        db.session.rollback()
-        return definition
+        return unchanged(definition)
     definition.updated_at = utcnow()
     db.session.flush()
     changes.record_in_session([changes.definition_updated(definition, before)])

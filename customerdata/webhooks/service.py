@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy import delete, func, select, text, update
 
 from ..errors import InvalidInput, NotFound
-from ..extensions import db
+from ..extensions import db, unchanged
 from ..message.queries import paged, valid_id
 from ..models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, utcnow
 from . import destinations, events, signing
@@ -59,8 +59,7 @@ def update_endpoint(owner_id, endpoint_id, fields):
         fields["url"] = _checked_url(fields["url"])
     endpoint = _locked_endpoint(owner_id, endpoint_id)
     if all(getattr(endpoint, name) == value for name, value in fields.items()):
-        db.session.rollback()
-        return endpoint
+        return unchanged(endpoint)
     for name, value in fields.items():
         setattr(endpoint, name, value)
     if "events" in fields:
