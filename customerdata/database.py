@@ -1,5 +1,6 @@
 """Engine set-up per database: what SQLite needs to serve several gunicorn workers, and how a
 PostgreSQL connection that died in the pool is found without a round trip per checkout."""
+import logging
 import select
 import threading
 
@@ -7,15 +8,32 @@ from flask import has_request_context, request
 from sqlalchemy import event, exc
 
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+log = logging.getLogger("customerdata.database")
+# the trigram index of search (models.SEARCH_INDEX), which its migration skips without pg_trgm
+SEARCH_INDEX_MISSING = ("SELECT to_regclass('customer_data') IS NOT NULL "
+                        "AND to_regclass('ix_customer_data_search_trgm') IS NULL")
 
 
 def configure_engine(engine):
     if engine.dialect.name == "postgresql":
         event.listen(engine, "checkout", _postgresql_checkout(engine.dialect))
         event.listen(engine, "checkin", _postgresql_checkin)
+        event.listen(engine, "connect", _warn_without_search_index, once=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
+
+
+def _warn_without_search_index(dbapi_connection, connection_record):
+    """Once per process, on its first connection: say so when search has no trigram index."""
+    try:
+        missing = dbapi_connection.execute(SEARCH_INDEX_MISSING).fetchone()[0]
+    finally:
+        dbapi_connection.rollback()
+    if missing:
+        log.warning("PostgreSQL has no trigram index for search (the pg_trgm extension could not be created): "
+                    "search reads every entry of its user. Create the extension as a superuser, then the index as "
+                    "migration 0602173a277f does.")
 
 
 def _sqlite_connect(dbapi_connection, connection_record):

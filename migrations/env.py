@@ -1,9 +1,8 @@
 import logging
 from logging.config import fileConfig
 
-from flask import current_app
-
 from alembic import context
+from flask import current_app
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
@@ -92,6 +91,10 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        # the search index is DDL the models cannot declare as an Index (models.compared)
+        from customerdata.models import compared
+
+        conf_args.setdefault("include_object", compared)
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),

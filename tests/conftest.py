@@ -40,6 +40,33 @@ def app(app_config):
         _db.engine.dispose()
 
 
+POSTGRESQL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@pytest.fixture
+def postgresql_app(app_config):
+    """An app on a throwaway PostgreSQL database, on the SQLite pass of the suite too: what only
+    PostgreSQL has (its planner, its indexes) is tested on every run that has a server."""
+    import psycopg
+    from live_server import _is_postgresql, _throwaway_postgresql
+
+    server = TEST_DATABASE_URL if TEST_DATABASE_URL and _is_postgresql(TEST_DATABASE_URL) else POSTGRESQL_SERVER
+    database = _throwaway_postgresql(server)
+    try:
+        url = database.__enter__()
+    except psycopg.OperationalError as error:
+        pytest.skip(f"PostgreSQL is not reachable at {server}: {error}")
+    try:
+        app = create_app(app_config | {"SQLALCHEMY_DATABASE_URI": url})
+        with app.app_context():
+            _db.create_all()
+            yield app
+            _db.session.remove()
+            _db.engine.dispose()
+    finally:
+        database.__exit__(None, None, None)
+
+
 @pytest.fixture
 def db(app):
     with app.app_context():

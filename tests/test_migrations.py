@@ -7,6 +7,7 @@ from sqlalchemy import inspect
 
 from customerdata import enable_migrations
 from customerdata.extensions import db
+from customerdata.models import SEARCH_INDEX, compared
 
 
 @pytest.fixture(autouse=True)
@@ -21,11 +22,13 @@ def test_upgrade_builds_the_schema_of_the_models(app):
         upgrade()
         try:
             with db.engine.connect() as connection:
-                diff = compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}),
-                                        db.metadata)
+                opts = {"compare_type": True, "include_object": compared}
+                diff = compare_metadata(MigrationContext.configure(connection, opts=opts), db.metadata)
             assert diff == []
             assert {"users", "customers", "customer_data", "data_keys", "revoked_tokens"} <= set(
                 inspect(db.engine).get_table_names())
+            search_index = SEARCH_INDEX in {index["name"] for index in inspect(db.engine).get_indexes("customer_data")}
+            assert search_index == (db.engine.dialect.name == "postgresql")
             if db.engine.dialect.name == "sqlite":  # compare_metadata does not see AUTOINCREMENT
                 with db.engine.connect() as connection:
                     tables = connection.exec_driver_sql(

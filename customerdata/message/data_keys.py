@@ -7,6 +7,7 @@ constraint, its choices or `unique`, checks every existing value of the key in t
 transaction and rewrites them to their canonical form, or changes nothing (409).
 """
 import hashlib
+from types import SimpleNamespace
 
 from sqlalchemy import bindparam, delete, func, select, text, update
 
@@ -210,12 +211,38 @@ REWRITE = update(_entry).where(_entry.c.id == bindparam("row_id")).values(
     unique_hash=bindparam("new_unique_hash"), updated_at=bindparam("new_updated_at"))
 
 
+# PostgreSQL: every rewritten row in one statement, its new columns bound as arrays
+REWRITE_ALL = text("""
+UPDATE customer_data SET value = r.value, search_text = r.search_text, number = r.number, instant = r.instant,
+       value_hash = r.value_hash, unique_hash = r.unique_hash, updated_at = r.updated_at
+FROM unnest(CAST(:row_id AS integer[]), CAST(:value AS text[]), CAST(:search_text AS text[]),
+            CAST(:number AS double precision[]), CAST(:instant AS timestamp[]), CAST(:value_hash AS text[]),
+            CAST(:unique_hash AS text[]), CAST(:updated_at AS timestamp[]))
+     AS r(id, value, search_text, number, instant, value_hash, unique_hash, updated_at)
+WHERE customer_data.id = r.id""")
+REWRITTEN = ("value", "search_text", "number", "instant", "value_hash", "unique_hash", "updated_at")
+
+
+def _rewrite(rewrites):
+    """Write the rewritten values: on PostgreSQL in one statement (20,000 single-row UPDATEs took
+    0.9 s of a definition's 3.3 s), on SQLite, in process, one prepared UPDATE each."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        connection.execute(REWRITE, rewrites)
+        return
+    columns = {"row_id": [row["row_id"] for row in rewrites]}
+    columns.update((name, [row[f"new_{name}"] for row in rewrites]) for name in REWRITTEN)
+    connection.execute(REWRITE_ALL, columns)
+
+
 def _check_existing(owner_id, definition, write=True):
     """Check every value of the key under `definition`; rewrite them (write) or raise the 409.
 
     Returns the dry run's report: {valid, changed, invalid_count, invalid}.
     """
     rows = db.session.execute(EXISTING, {"owner": owner_id, "key": definition.key}).all()
+    # read for every row: plain attributes, not the ORM's instrumented ones (0.2 s over 20,000 rows)
+    definition = SimpleNamespace(**{name: getattr(definition, name) for name in DataKey.__table__.columns.keys()})
     if write and definition.unique:
         db.session.execute(update(_entry).where(_entry.c.user_id == owner_id, _entry.c.key == definition.key)
                            .values(unique_hash=None))
@@ -267,7 +294,7 @@ def _check_existing(owner_id, definition, write=True):
         db.session.rollback()
         raise ExistingValuesConflict(report)
     if rewrites:
-        db.session.connection().execute(REWRITE, rewrites)
+        _rewrite(rewrites)
         changes.record_in_session(changes.entry_updated(owner_id, before, after, "definition")
                                   for before, after in rewritten)
     return report

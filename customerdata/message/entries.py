@@ -48,30 +48,46 @@ READ_ENTRY = Prepared(ENTRY_BY_ID)
 def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset, lookups=(), value_type=None,
                            ids_only=False, after_id=False):
     """(rows, count) prepared reads for one shape of list request (rows: only their ids, with
-    ids_only; after an id, with after_id)."""
-    query = ENTRIES.with_only_columns(_entry.c.id) if ids_only else ENTRIES
+    ids_only; after an id, with after_id).
+
+    The count and a page's ids read the entries alone: every entry has its customer (a foreign
+    key), so the join to customers only names the rows of the page. A deep offset otherwise
+    fetched every skipped row and its customer (1.3 s for offset=150000), and a filter joined
+    every match before sorting them (SQLite: 16,248 for key=age&value__gte=30).
+    """
+    filters = []  # beside the owner, which ENTRIES holds already
     if after_id:
-        query = query.where(_entry.c.id > bindparam("after_id"))
+        filters.append(_entry.c.id > bindparam("after_id"))
     if by_customer:
-        query = query.where(_entry.c.customer_id == bindparam("customer"))
+        filters.append(_entry.c.customer_id == bindparam("customer"))
     if by_key:
-        query = query.where(_entry.c.key == bindparam("key"))
+        filters.append(_entry.c.key == bindparam("key"))
     for index in range(terms):
-        query = query.where(_entry.c.search_text.like(bindparam(f"term{index}"), escape=LIKE_ESCAPE))
+        filters.append(_entry.c.search_text.like(bindparam(f"term{index}"), escape=LIKE_ESCAPE))
     for index, typed in enumerate(lookups):
-        query = query.where(value_filters.lookup_clause(_entry, typed, f"v{index}_"))  # typed: its shape
-    count = select(func.count()).select_from(query.subquery())
+        filters.append(value_filters.lookup_clause(_entry, typed, f"v{index}_"))  # typed: its shape
+    matching = select(_entry.c.id).where(_entry.c.user_id == bindparam("owner"), *filters)
+    count = select(func.count()).select_from(matching.subquery())
     clauses = []
     for name, descending in ordering or DEFAULT_ORDER:
         if name == "value":
             clauses += value_filters.value_order(_entry, value_type, descending)
         else:
             clauses.append(order_clause(_entry.c[name], descending))
-    query = query.order_by(*clauses, _entry.c.id.desc())
+    clauses.append(_entry.c.id.desc())
+    if ids_only:
+        query = matching.order_by(*clauses)
+    elif offset or limited:
+        page = matching.order_by(*clauses)
+        if offset:
+            page = page.offset(bindparam("offset", type_=Integer))
+        if limited:
+            page = page.limit(bindparam("limit", type_=Integer))
+        return Prepared(ENTRIES.where(_entry.c.id.in_(page.scalar_subquery())).order_by(*clauses)), Prepared(count)
+    else:
+        query = ENTRIES.where(*filters).order_by(*clauses)
     if limited:
         query = query.limit(bindparam("limit", type_=Integer))
-    if offset:
-        query = query.offset(bindparam("offset", type_=Integer))
     return Prepared(query), Prepared(count)
 
 

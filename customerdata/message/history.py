@@ -118,9 +118,14 @@ def feed(owner_id, after=None, limit=100, kind=None, customer_id=None):
     purged = db.session.get(ChangePurge, owner_id)
     if after is not None and purged is not None and position < (purged.txid, purged.change_id):
         raise Gone(PURGED)
-    query = select(Change).where(Change.user_id == owner_id,
-                                 tuple_(Change.txid, Change.id) > tuple_(*position),
-                                 Change.txid < visible_txid_limit())
+    if db.engine.dialect.name == "sqlite":
+        # every txid is 0 there and every change visible: a seek to the id in (user_id, txid, id),
+        # where SQLite ranged over txid alone, for the row value or for the visibility limit, and
+        # read all of the owner's changes (367 ms at 220,000)
+        after_position = (Change.txid == position[0], Change.id > position[1])
+    else:
+        after_position = (tuple_(Change.txid, Change.id) > tuple_(*position), Change.txid < visible_txid_limit())
+    query = select(Change).where(Change.user_id == owner_id, *after_position)
     if kind is not None:
         query = query.where(Change.kind == kind)
     if customer_id is not None:

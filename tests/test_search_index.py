@@ -1,0 +1,68 @@
+"""Search on PostgreSQL goes through the trigram index (models.SEARCH_INDEX) with the contract's
+semantics, and a database without the index is named in the log, once."""
+import logging
+
+from sqlalchemy import create_engine, text
+
+from customerdata.database import configure_engine
+from customerdata.extensions import db
+from customerdata.listing import LIKE_ESCAPE, like_pattern
+from customerdata.models import SEARCH_INDEX, CustomerData
+
+STORED = {"Ärger im Büro": "école", "100% sure": "percent", "100 sure": "plain", "a_b": "underscore",
+          "axb": "x", "path/to": "slash", "ΩΜΈΓΑ": "omega"}
+# term searched -> keys found, as the contract has it: Unicode case folding, % _ / taken literally
+EXPECTED = {"ärger": {"école"}, "BÜRO": {"école"}, "0% s": {"percent"}, "a_b": {"underscore"},
+            "h/t": {"slash"}, "ωμέγα": {"omega"}, "sure": {"percent", "plain"}}
+
+
+def test_search_through_the_trigram_index_keeps_the_contracts_semantics(postgresql_app):
+    registered = postgresql_app.test_client().post("/api/accounts/register",
+                                                   json={"username": "alice", "password": "alice-password-1"})
+    owner = registered.get_json()["id"]
+    with db.engine.begin() as connection:
+        customer = connection.execute(text("INSERT INTO customers (user_id, source, search_text, created_at, "
+                                           "updated_at) VALUES (:u, 'unknown', '', now(), now()) RETURNING id"),
+                                      {"u": owner}).scalar()
+        for value, key in STORED.items():
+            connection.execute(text("INSERT INTO customer_data (customer_id, user_id, key, value, search_text, "
+                                    "value_hash, created_at, updated_at) VALUES (:c, :u, :k, :v, :s, '', now(), "
+                                    "now())"),
+                               {"c": customer, "u": owner, "k": key, "v": value,
+                                "s": CustomerData.search_text_for(key, value)})
+        connection.execute(text("SET LOCAL enable_seqscan = off"))  # a few rows: the index only when forced
+        query = text(f"SELECT key FROM customer_data WHERE search_text LIKE :p ESCAPE '{LIKE_ESCAPE}'")
+        plan = "\n".join(connection.execute(text(f"EXPLAIN {query.text}"), {"p": like_pattern("ärger")}).scalars())
+        assert SEARCH_INDEX in plan
+        for term, keys in EXPECTED.items():
+            found = set(connection.execute(query, {"p": like_pattern(term.casefold())}).scalars())
+            assert found == keys, term
+
+
+def test_a_database_without_the_search_index_is_logged_once(postgresql_app, caplog):
+    with db.engine.begin() as connection:
+        connection.execute(text(f"DROP INDEX {SEARCH_INDEX}"))
+    engine = create_engine(db.engine.url)
+    configure_engine(engine)
+    try:
+        with caplog.at_level(logging.WARNING, logger="customerdata.database"):
+            for _ in range(2):
+                with engine.connect() as connection:
+                    connection.execute(text("SELECT 1"))
+                engine.dispose()  # the next connect is a new connection
+        warnings = [record for record in caplog.records if record.name == "customerdata.database"]
+        assert len(warnings) == 1 and "trigram" in warnings[0].getMessage()
+    finally:
+        engine.dispose()
+
+
+def test_a_database_with_the_search_index_logs_nothing(postgresql_app, caplog):
+    engine = create_engine(db.engine.url)
+    configure_engine(engine)
+    try:
+        with caplog.at_level(logging.WARNING, logger="customerdata.database"):
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        assert not [record for record in caplog.records if record.name == "customerdata.database"]
+    finally:
+        engine.dispose()
