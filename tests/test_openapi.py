@@ -7,7 +7,8 @@ import pytest
 from flask import Blueprint
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
-from customerdata.openapi import responds, spec as openapi_spec
+from customerdata.openapi import responds
+from customerdata.openapi import spec as openapi_spec
 from customerdata.openapi.spec import UndescribedRoute, build_spec
 
 # Routes outside /api/ that the description covers; the description's own routes are left out.
@@ -271,3 +272,31 @@ def test_docs_assets_are_swagger_ui_5(client):
 
     version = (files("flask_swagger_ui") / "dist" / "VERSION").read_text().strip()
     assert re.fullmatch(r"v?5\.\d+\.\d+", version)
+
+
+def documented_schema(document, path, method, status, content_type="application/json"):
+    """The answer's schema as the document gives it, with the components its $refs point into."""
+    response = resolve(document, document["paths"][path][method]["responses"][status])
+    return {**response["content"][content_type]["schema"], "components": document["components"]}
+
+
+@pytest.mark.parametrize("route", ["bulk-upsert", "import"])
+def test_an_atomic_bulk_failure_answers_the_documented_400(client, alice, customer, document, route):
+    """Schemathesis found bulk upsert's atomic 400 ({"items": [...]}) outside the documented shape."""
+    import io
+
+    from jsonschema import Draft202012Validator
+
+    path = f"/api/message/customer-data/{route}/"
+    if route == "bulk-upsert":
+        response = client.post(path, headers=alice.headers, json={"atomic": True, "items": [
+            {"customer": customer, "key": "plan", "value": "pro"}, {"customer": customer, "key": ""}]})
+        assert response.get_json() == {"items": [{}, {"key": ["This field may not be blank."],
+                                                      "value": ["This field is required."]}]}
+    else:
+        csv = f"customer,key,value\n{customer},plan,pro\n{customer},,x\n".encode()
+        response = client.post(path, headers=alice.headers, query_string={"atomic": "true"},
+                               data={"file": (io.BytesIO(csv), "data.csv")}, content_type="multipart/form-data")
+        assert response.get_json()["failed"] == 1
+    assert response.status_code == 400
+    Draft202012Validator(documented_schema(document, path, "post", "400")).validate(response.get_json())

@@ -29,6 +29,8 @@ EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl; c
 @bp.post("/customer-data/bulk-upsert/")
 @responds(200, BulkUpsertedSchema)
 @responds(207, BulkUpsertedSchema, description="Some items failed; the others are written.")
+@responds(400, {"anyOf": [{"$ref": "#/components/schemas/InvalidInput"}, {"$ref": "#/components/schemas/ItemErrors"}]},
+          description="Invalid input; with `atomic`, the items' errors when any item failed (nothing written).")
 @bulk_limit
 @use_args(BulkUpsertSchema(), location="json")
 def bulk_upsert(args):
@@ -58,6 +60,8 @@ def export_entries(args):
 @bp.post("/customer-data/import/")
 @responds(200, ImportedSchema)
 @responds(207, ImportedSchema, description="Some rows failed; the others are written.")
+@responds(400, {"anyOf": [{"$ref": "#/components/schemas/InvalidInput"}, {"$ref": "#/components/schemas/Imported"}]},
+          description="Invalid input; with `atomic`, the report of a failed import (nothing written).")
 @bulk_limit
 @use_args(ImportArgsSchema(), location="query")
 @use_args(ImportFileSchema(), location="body")

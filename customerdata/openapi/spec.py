@@ -95,6 +95,12 @@ SCHEMAS = {
     "ServerPage": {"type": "string", "description": "An HTML page of the HTTP server."},
     "Conflict": {"anyOf": [{"$ref": "#/components/schemas/ExistingValuesConflict"},
                            {"$ref": "#/components/schemas/ErrorDetail"}]},
+    "ItemErrors": {"type": "object", "required": ["items"], "additionalProperties": False,
+                   "properties": {"items": {"type": "array", "items": {
+                       "type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}}}},
+                   "description": "An atomic bulk write that failed: one object of field errors per item, empty "
+                                  "for the valid ones; nothing was written.",
+                   "example": {"items": [{}, {"value": ["A valid integer is required."]}]}},
     "InvalidInput": {"anyOf": [{"$ref": "#/components/schemas/FieldErrors"},
                                {"$ref": "#/components/schemas/ErrorDetail"}],
                      "description": "Field errors, or a detail (a malformed JSON body)."},
