@@ -35,10 +35,17 @@ from .extensions import db
 
 
 class Prepared:
-    def __init__(self, statement, columns=None):
-        """`columns`: the columns an INSERT or UPDATE sets, each bound under its own name."""
+    def __init__(self, statement, columns=None, planned_each_run=False):
+        """`columns`: the columns an INSERT or UPDATE sets, each bound under its own name.
+
+        PostgreSQL prepares a statement at its first run and soon plans it once for every
+        parameter (a generic plan): right for lookups by id, where planning would cost more than
+        the run, and wrong where the best plan depends on how many rows the owner has (a filtered
+        list). `planned_each_run` statements are sent unprepared, planned for their parameters.
+        """
         self.statement = statement
         self.columns = columns
+        self.prepare = not planned_each_run
         self._selected = list(statement.exported_columns)  # a SELECT's columns, or what DML RETURNs
         self.Row = namedtuple("Row", statement.exported_columns.keys()) if self._selected else None
         self._by_dialect = {}
@@ -69,7 +76,7 @@ class Prepared:
             arguments = tuple([parameters[name] for name in names])
         else:
             arguments = {name: parameters[name] for name in names}
-        result = _on_driver(sql, arguments, fetch, dialect)
+        result = _on_driver(sql, arguments, fetch, dialect, self.prepare)
         if not fetch:
             return result
         make = self.Row._make
@@ -149,13 +156,15 @@ def _writers_take_turns(engine):
             fcntl.flock(descriptor, fcntl.LOCK_UN)
 
 
-def _on_driver(sql, arguments, fetch, dialect, retry=True):
+def _on_driver(sql, arguments, fetch, dialect, prepare=False, retry=True):
     connection = cursor = None
     first = "_driver_connection" not in g  # the request's first statement here: it checks out
     try:
         connection = driver_connection()
         cursor = connection.cursor()
-        if arguments is None:
+        if dialect.name == "postgresql":  # psycopg prepares only when told (config.py)
+            cursor.execute(sql, arguments, prepare=prepare)
+        elif arguments is None:
             cursor.execute(sql)
         else:
             cursor.execute(sql, arguments)
@@ -169,7 +178,7 @@ def _on_driver(sql, arguments, fetch, dialect, retry=True):
             release_driver_connection()
             if retry and _may_run_again(sql, first):
                 ping_next_checkout()
-                return _on_driver(sql, arguments, fetch, dialect, retry=False)
+                return _on_driver(sql, arguments, fetch, dialect, prepare, retry=False)
         raise exc.DBAPIError.instance(sql, arguments, error, dialect.loaded_dbapi.Error,
                                       connection_invalidated=invalidated, dialect=dialect) from error
 

@@ -60,7 +60,8 @@ def postgresql_app(app_config):
         app = create_app(app_config | {"SQLALCHEMY_DATABASE_URI": url})
         with app.app_context():
             _db.create_all()
-            yield app
+        yield app  # with no app context pushed: each request of a test client has its own
+        with app.app_context():
             _db.session.remove()
             _db.engine.dispose()
     finally:

@@ -349,8 +349,3 @@ def test_gunicorn_prints_the_one_line_and_starts_no_worker(tmp_path, name, value
     assert status != 0
     assert output == f"Error: {message}"
 
-
-def test_postgresql_plans_each_execution_of_a_prepared_statement(postgresql_app):
-    """One generic plan for every owner sorted 16,248 matches of a large user (docs/performance.md)."""
-    with db.engine.connect() as connection:
-        assert connection.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_custom_plan"

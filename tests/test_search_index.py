@@ -2,12 +2,20 @@
 semantics, and a database without the index is named in the log, once."""
 import logging
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from customerdata.database import configure_engine
 from customerdata.extensions import db
 from customerdata.listing import LIKE_ESCAPE, like_pattern
 from customerdata.models import SEARCH_INDEX, CustomerData
+
+
+@pytest.fixture
+def postgresql(postgresql_app):
+    with postgresql_app.app_context():
+        yield postgresql_app
+
 
 STORED = {"Ärger im Büro": "école", "100% sure": "percent", "100 sure": "plain", "a_b": "underscore",
           "axb": "x", "path/to": "slash", "ΩΜΈΓΑ": "omega"}
@@ -16,8 +24,8 @@ EXPECTED = {"ärger": {"école"}, "BÜRO": {"école"}, "0% s": {"percent"}, "a_b
             "h/t": {"slash"}, "ωμέγα": {"omega"}, "sure": {"percent", "plain"}}
 
 
-def test_search_through_the_trigram_index_keeps_the_contracts_semantics(postgresql_app):
-    registered = postgresql_app.test_client().post("/api/accounts/register",
+def test_search_through_the_trigram_index_keeps_the_contracts_semantics(postgresql):
+    registered = postgresql.test_client().post("/api/accounts/register",
                                                    json={"username": "alice", "password": "alice-password-1"})
     owner = registered.get_json()["id"]
     with db.engine.begin() as connection:
@@ -39,7 +47,7 @@ def test_search_through_the_trigram_index_keeps_the_contracts_semantics(postgres
             assert found == keys, term
 
 
-def test_a_database_without_the_search_index_is_logged_once(postgresql_app, caplog):
+def test_a_database_without_the_search_index_is_logged_once(postgresql, caplog):
     with db.engine.begin() as connection:
         connection.execute(text(f"DROP INDEX {SEARCH_INDEX}"))
     engine = create_engine(db.engine.url)
@@ -56,7 +64,7 @@ def test_a_database_without_the_search_index_is_logged_once(postgresql_app, capl
         engine.dispose()
 
 
-def test_a_database_with_the_search_index_logs_nothing(postgresql_app, caplog):
+def test_a_database_with_the_search_index_logs_nothing(postgresql, caplog):
     engine = create_engine(db.engine.url)
     configure_engine(engine)
     try:

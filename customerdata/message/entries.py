@@ -75,6 +75,8 @@ def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset
         else:
             clauses.append(order_clause(_entry.c[name], descending))
     clauses.append(_entry.c.id.desc())
+    # how many rows a filter over all of the owner's entries matches depends on the owner
+    planned = {"planned_each_run": bool(by_key or terms or lookups) and not by_customer}
     if ids_only:
         query = matching.order_by(*clauses)
     elif offset or limited:
@@ -83,12 +85,13 @@ def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset
             page = page.offset(bindparam("offset", type_=Integer))
         if limited:
             page = page.limit(bindparam("limit", type_=Integer))
-        return Prepared(ENTRIES.where(_entry.c.id.in_(page.scalar_subquery())).order_by(*clauses)), Prepared(count)
+        return (Prepared(ENTRIES.where(_entry.c.id.in_(page.scalar_subquery())).order_by(*clauses), **planned),
+                Prepared(count, **planned))
     else:
         query = ENTRIES.where(*filters).order_by(*clauses)
     if limited:
         query = query.limit(bindparam("limit", type_=Integer))
-    return Prepared(query), Prepared(count)
+    return Prepared(query, **planned), Prepared(count, **planned)
 
 
 def list_entries(owner_id, customer_id=None, key=None, search="", ordering=None, page=None, value_lookups=()):
