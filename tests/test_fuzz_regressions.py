@@ -138,3 +138,14 @@ def test_the_key_filter_still_matches_exactly(client, alice, entry):
                                          headers=alice.headers).get_json()] == ["birthday"]
     assert client.get(ENTRIES, query_string={"key": " birthday"}, headers=alice.headers).get_json() == []
     assert client.get(ENTRIES, query_string={"key": "Birthday"}, headers=alice.headers).get_json() == []
+
+
+# The feed's `customer` filter took any integer: one past PostgreSQL's integer (or SQLite's 64 bits)
+# failed the query.
+
+@pytest.mark.parametrize("customer_id", [2**31, 3182387597897, 2**70, 0, -5])
+def test_the_feed_filtered_on_a_customer_id_no_customer_can_have_is_empty(client, alice, customer, customer_id):
+    response = client.get(f"/api/message/changes/?kind=entry.deleted&customer={customer_id}", headers=alice.headers)
+    assert response.status_code == 200
+    assert response.get_json() == []
+    assert response.headers["Link"].startswith("<http://localhost/api/message/changes/?")

@@ -22,7 +22,7 @@ from ..models import Change, ChangePurge, utcnow
 from ..prepared import Prepared
 from .customers import get_customer
 from .entries import get_entry, update_entry
-from .queries import paged
+from .queries import paged, valid_id
 
 NOT_A_CHANGE_OF_THIS_ENTRY = "Not a change of this entry."
 PURGED = ("Changes after this point are no longer kept; reload the lists and follow the feed from the newest "
@@ -118,6 +118,8 @@ def feed(owner_id, after=None, limit=100, kind=None, customer_id=None):
     purged = db.session.get(ChangePurge, owner_id)
     if after is not None and purged is not None and position < (purged.txid, purged.change_id):
         raise Gone(PURGED)
+    if customer_id is not None and not valid_id(customer_id):  # no such customer can exist
+        return [], encode_cursor(*position)
     if db.engine.dialect.name == "sqlite":
         # every txid is 0 there and every change visible: a seek to the id in (user_id, txid, id),
         # where SQLite ranged over txid alone, for the row value or for the visibility limit, and
