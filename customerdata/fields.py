@@ -225,6 +225,10 @@ def at_least(minimum):
     return ma.validate.Range(min=minimum, error=f"Ensure this value is greater than or equal to {minimum}.")
 
 
+def at_most(maximum):
+    return ma.validate.Range(max=maximum, error=f"Ensure this value is less than or equal to {maximum}.")
+
+
 def between(minimum, maximum):
     return ma.validate.Range(minimum, maximum, error=f"Ensure this value is between {minimum} and {maximum}.")
 

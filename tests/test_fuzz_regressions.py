@@ -149,3 +149,25 @@ def test_the_feed_filtered_on_a_customer_id_no_customer_can_have_is_empty(client
     assert response.status_code == 200
     assert response.get_json() == []
     assert response.headers["Link"].startswith("<http://localhost/api/message/changes/?")
+
+
+# Length and size constraints of a definition took any integer; past PostgreSQL's integer the
+# INSERT failed.
+
+@pytest.mark.parametrize("body, field, message", [
+    ({"type": "text", "min_length": 2**31}, "min_length", "Ensure this value is less than or equal to 2147483647."),
+    ({"type": "text", "max_length": 3000000000}, "max_length", "Ensure this value is less than or equal to 2147483647."),
+    ({"type": "file", "max_size": 2**63}, "max_size", "Ensure this value is less than or equal to 9223372036854775807."),
+    ({"type": "text", "position": -2**31 - 1}, "position", "Ensure this value is between -2147483648 and 2147483647."),
+])
+def test_definition_numbers_past_their_columns_are_refused(client, alice, body, field, message):
+    response = client.post("/api/message/data-keys/", json={"key": "k", **body}, headers=alice.headers)
+    assert response.status_code == 400
+    assert response.get_json() == {field: [message]}
+
+
+def test_the_largest_definition_numbers_are_kept(client, alice):
+    body = {"key": "k", "type": "text", "min_length": 2**31 - 1, "max_length": 2**31 - 1}
+    assert client.post("/api/message/data-keys/", json=body, headers=alice.headers).status_code == 201
+    body = {"key": "f", "type": "file", "max_size": 2**63 - 1}
+    assert client.post("/api/message/data-keys/", json=body, headers=alice.headers).get_json()["max_size"] == 2**63 - 1

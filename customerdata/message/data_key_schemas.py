@@ -13,10 +13,14 @@ from ..fields import (
     Text,
     Timestamp,
     at_least,
+    at_most,
     between,
 )
 from ..models import DATA_KEY_TYPES
 from .value_types import answered_bound
+
+MAX_INTEGER = 2**31 - 1  # the columns' integer on PostgreSQL
+MAX_BIG_INTEGER = 2**63 - 1
 
 
 def _bound(name):
@@ -53,16 +57,16 @@ class DataKeyUpdateSchema(InputSchema):
     type = Choice(DATA_KEY_TYPES)
     label = Text(max_length=100, allow_blank=True, allow_none=True)
     description = Text(max_length=1000, allow_blank=True, allow_none=True)
-    position = Integer(validate=between(-2**31, 2**31 - 1))
+    position = Integer(validate=between(-MAX_INTEGER - 1, MAX_INTEGER))
     archived = Boolean()
     min = Bound()
     max = Bound()
-    min_length = Integer(allow_none=True, validate=at_least(0))
-    max_length = Integer(allow_none=True, validate=at_least(1))
+    min_length = Integer(allow_none=True, validate=[at_least(0), at_most(MAX_INTEGER)])
+    max_length = Integer(allow_none=True, validate=[at_least(1), at_most(MAX_INTEGER)])
     pattern = Text(max_length=500, trim=False, blank_to_none=True, allow_none=True)
     choices = ChoiceList()
     region = Region()
-    max_size = Integer(allow_none=True, validate=at_least(1))
+    max_size = Integer(allow_none=True, validate=[at_least(1), at_most(MAX_BIG_INTEGER)])
     extensions = ExtensionList()
     unique = Boolean()
 
