@@ -3,7 +3,7 @@
 in a database of 1,000,000 entries.
 
     .venv/bin/python benchmarks/scale.py [--pg postgresql://postgres@127.0.0.1:5432/scale15] [--sqlite PATH]
-                                         [--reuse] [--seconds 5]
+                                         [--reuse] [--seconds 5] [--only TEXT ...]
 
 The database (a PostgreSQL database of that name, created or emptied; or a SQLite file) gets its
 schema from `flask db upgrade`, then 1,000,000 entries written straight through the driver (COPY
@@ -24,7 +24,8 @@ at three quarters of each user's entries (offset=750 and offset=150000), the fee
 user's 151st-newest change. Export is timed
 whole (rows/s), the bulk upsert (1,000 items, updates of existing entries) as a median of three,
 and creating a `decimal` definition over `score` (one value per customer) once. --reuse skips
-the seeding when the database already holds it.
+the seeding when the database already holds it. --only (repeatable) measures only the rows whose
+label contains one of the given texts, e.g. `--only segment` (every row when not given).
 """
 import argparse
 import hashlib
@@ -460,7 +461,11 @@ def requests_of(target):
     ]
 
 
-def measure(base, database_url, seconds):
+def chosen(label, only):
+    return not only or any(text in label for text in only)
+
+
+def measure(base, database_url, seconds, only=()):
     tokens = {}
     for name in ("small", "big"):
         status, body = api(base, "POST", "/api/accounts/login", {"username": name, "password": PASSWORD})
@@ -471,6 +476,8 @@ def measure(base, database_url, seconds):
              for name, (user_id, customers) in sizes.items()}
     rows = []
     for index, (label, _) in enumerate(plans["big"]):
+        if not chosen(label, only):
+            continue
         figures = {}
         notes = {}
         for name in ("small", "big"):
@@ -481,13 +488,13 @@ def measure(base, database_url, seconds):
             figures[name] = wrk(base + path, tokens[name], seconds)
         rows.append((label, figures, notes))
     extras = []
-    for name in ("small", "big"):
+    for name in ("small", "big") if chosen("export csv, rows/s", only) else ():
         spent, status, _, count = fetch(base, "GET", "/api/message/customer-data/export/?format=csv", tokens[name],
                                         lines=True)
         assert status == 200
         count -= 1  # the header
         extras.append(("export csv, rows/s", name, count / spent, f"{count:,} rows in {spent:.2f} s"))
-    for name in ("small", "big"):
+    for name in ("small", "big") if chosen("bulk upsert, 1,000 items, s", only) else ():
         user_id, customers = sizes[name]
         first = 1 if name == "big" else BIG_CUSTOMERS + 1
         keys = (*TEXT_KEYS, "bulk6", "bulk7", "bulk8", "bulk9")  # 600 updates, 400 creates (updates after)
@@ -500,7 +507,7 @@ def measure(base, database_url, seconds):
             assert status == 200, status
             times.append(spent)
         extras.append(("bulk upsert, 1,000 items, s", name, statistics.median(times), "median of 3"))
-    for name in ("small", "big"):
+    for name in ("small", "big") if chosen("decimal definition over score, s", only) else ():
         _, listed = api(base, "GET", "/api/message/data-keys/", token=tokens[name])
         for definition in listed:  # left by an earlier run on a reused database
             if definition["key"] == "score":
@@ -540,6 +547,8 @@ def main():
     parser.add_argument("--sqlite", help="SQLite file (default: a temporary one)")
     parser.add_argument("--reuse", action="store_true", help="keep an already seeded database")
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per request and user")
+    parser.add_argument("--only", action="append", default=[], metavar="TEXT",
+                        help="measure only the rows whose label contains TEXT (repeatable; default: every row)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed (apt-get install -y wrk)")
@@ -565,7 +574,7 @@ def main():
         if path is None:
             vacuum(database_url)
         with live_server({"DATABASE_URL": database_url, "RATELIMIT_ENABLED": "false"}) as server:
-            rows, extras = measure(server.base_url, database_url, args.seconds)
+            rows, extras = measure(server.base_url, database_url, args.seconds, args.only)
         report(database, rows, extras, command, seeded)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -134,7 +134,8 @@ class CustomerData(db.Model):
 
     __table_args__ = (
         UniqueConstraint("customer_id", "user_id", "key"),
-        Index("ix_customer_data_user_key_value_hash", "user_id", "key", "value_hash"),
+        # the customer last: a segment's count reads a condition's customers from the index alone
+        Index("ix_customer_data_user_key_value_hash", "user_id", "key", "value_hash", "customer_id"),
         Index("ix_customer_data_user_created", "user_id", "created_at", "id"),
         # one customer's entries, newest first: both equalities lead, so no database prefers
         # scanning all of the owner's entries (which it did with a customer-first index)
@@ -154,11 +155,13 @@ class CustomerData(db.Model):
 # Partial ones, the same on both databases: untyped values have no number, instant or
 # unique_hash, so their writes skip these three indexes (SQLAlchemy takes an index's WHERE only
 # per dialect, and postgresql_where would load PostgreSQL's dialect into every worker).
+# The customer comes last in the typed ones: a segment ordered by a typed value walks the index
+# in the order it answers (ties by -id), and a count reads the customers from the index alone.
 PARTIAL_INDEXES = {
-    "ix_customer_data_user_key_number": 'CREATE INDEX {name} ON customer_data (user_id, "key", number) '
-                                        "WHERE number IS NOT NULL",
-    "ix_customer_data_user_key_instant": 'CREATE INDEX {name} ON customer_data (user_id, "key", instant) '
-                                         "WHERE instant IS NOT NULL",
+    "ix_customer_data_user_key_number": 'CREATE INDEX {name} ON customer_data (user_id, "key", number, '
+                                        "customer_id) WHERE number IS NOT NULL",
+    "ix_customer_data_user_key_instant": 'CREATE INDEX {name} ON customer_data (user_id, "key", instant, '
+                                         "customer_id) WHERE instant IS NOT NULL",
     # under a `unique` definition the database refuses a repeated value
     "uq_customer_data_user_id_key_unique_hash": 'CREATE UNIQUE INDEX {name} ON customer_data (user_id, "key", '
                                                 "unique_hash) WHERE unique_hash IS NOT NULL",

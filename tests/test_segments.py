@@ -186,6 +186,10 @@ def test_conditions(client, alice, crowd, group):
         assert sorted(found) == expected, params
         # the default order still holds: newest first
         assert found == sorted(found, key=lambda name: -crowd[name]), params
+        # and a page counts them all, in the default order and in a typed one
+        for ordering in ("-created_at", "-data.age"):
+            response = get(client, alice, {**params, "ordering": ordering, "limit": 1})
+            assert response.headers["X-Total-Count"] == str(len(expected)), (params, ordering)
 
 
 def test_conditions_with_search_and_paging(client, alice, crowd):
@@ -294,6 +298,87 @@ def test_ordering_by_data_with_other_fields(client, alice):
                                    "limit": 2})
     assert [c["first_name"] for c in response.get_json()] == ["amy", "kim"]
     assert response.headers["X-Total-Count"] == "3"
+
+
+# Pages of a typed ordering: the customers holding the value are read in its order, then those
+# without it (no entry, or an entry holding just a file) by -id; a page may span both
+
+BOUNDARY_CUSTOMERS = {  # created in this order, so ids rise down the list
+    "a": {"plan": "pro", "last_order": "2024-05-01", "age": "40"},
+    "b": {"plan": "pro", "last_order": "2024-05-01", "age": "30"},  # ties with a and i: by -id
+    "c": {"plan": "free", "last_order": "2024-09-01", "age": "50"},  # the newest order, not pro
+    "d": {"plan": "pro", "age": "31"},  # no last_order
+    "e": {"plan": "pro", "last_order": None, "age": "33"},  # last_order is a file: no date
+    "f": {"plan": "pro", "last_order": "2023-01-01", "age": "29"},  # too young
+    "g": {"plan": "pro", "last_order": "2024-01-01", "age": "30"},
+    "h": {"plan": "pro", "age": "70"},
+    "i": {"plan": "pro", "last_order": "2024-05-01", "age": "45"},
+    "j": {"plan": "pro", "last_order": "2025-02-02", "age": None},  # age is a file
+    "k": {"plan": "pro", "last_order": "2025-02-02", "age": "30"},  # ties with j
+    "m": {"plan": "pro"},
+}
+BOUNDARY_SEGMENTS = [  # (conditions, ordering)
+    ({"data.plan": "pro", "data.age__gte": "30"}, "-data.last_order"),
+    ({"data.plan": "pro", "data.age__gte": "30"}, "data.last_order"),
+    ({"data.plan": "pro"}, "-data.age"),
+    ({"data.plan": "pro"}, "data.age"),
+    ({"data.plan": "pro"}, "-data.last_order,-first_name"),
+    ({"data.age__gte": "30"}, "data.last_order,-data.age"),
+    ({}, "-data.last_order"),
+]
+
+
+def expected_segment(ids, conditions, ordering):
+    """The names of BOUNDARY_CUSTOMERS in the segment, in the order the contract gives."""
+    def typed(data, key):
+        value = data.get(key)
+        return None if value is None else int(value) if key == "age" else value
+
+    def matches(data):
+        return all(typed(data, "plan") == value if name == "data.plan" else
+                   typed(data, "age") is not None and typed(data, "age") >= int(value)
+                   for name, value in conditions.items())
+
+    found = [name for name, data in BOUNDARY_CUSTOMERS.items() if matches(data)]
+    found.sort(key=lambda name: -ids[name])  # the last tie: -id
+    for field in reversed(ordering.split(",")):  # stable sorts, the last field first
+        descending, field = field.startswith("-"), field.lstrip("-")
+        if field == "first_name":
+            found.sort(key=lambda name: name, reverse=descending)
+            continue
+        key = field[len("data."):]
+        holding = [name for name in found if typed(BOUNDARY_CUSTOMERS[name], key) is not None]
+        holding.sort(key=lambda name: typed(BOUNDARY_CUSTOMERS[name], key), reverse=descending)
+        found = holding + [name for name in found if name not in holding]  # without it: last
+    return found
+
+
+def test_every_page_of_a_typed_ordering_across_the_customers_without_the_value(client, alice, bob):
+    define(client, alice, "plan", "choice", choices=CHOICES)
+    define(client, alice, "last_order", "date")
+    define(client, alice, "age", "integer")
+    ids = people(client, alice, BOUNDARY_CUSTOMERS)
+    person(client, bob, "bob", {"plan": "pro", "age": "99", "last_order": "2030-01-01"})
+    person(client, bob, "bea", {"plan": "pro", "age": "99"})
+    assert expected_segment(ids, *BOUNDARY_SEGMENTS[0]) == ["k", "i", "b", "a", "g", "h", "e", "d"]
+    assert expected_segment(ids, *BOUNDARY_SEGMENTS[1]) == ["g", "i", "b", "a", "k", "h", "e", "d"]
+    wrong = []
+    for conditions, ordering in BOUNDARY_SEGMENTS:
+        expected = expected_segment(ids, conditions, ordering)
+        params = {**conditions, "ordering": ordering}
+        if names(client, alice, params) != expected:
+            wrong.append((params, names(client, alice, params), expected))
+        for limit in (None, 1, 2, 3, 5, 50):
+            for offset in range(len(expected) + 2):
+                paging = {"offset": offset} if limit is None else {"offset": offset, "limit": limit}
+                response = get(client, alice, {**params, **paging})
+                assert response.status_code == 200, response.get_json()
+                page = [customer["first_name"] for customer in response.get_json()]
+                total = response.headers["X-Total-Count"]
+                end = None if limit is None else offset + limit
+                if (page, total) != (expected[offset:end], str(len(expected))):
+                    wrong.append(({**params, **paging}, page, total, expected[offset:end]))
+    assert wrong == []
 
 
 def test_a_key_containing_a_comma_can_be_filtered_on_but_not_ordered_by(client, alice):
