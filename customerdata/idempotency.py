@@ -52,9 +52,11 @@ def fingerprint():
         body = request.get_json(silent=True)
         digest.update(orjson.dumps(body, option=orjson.OPT_SORT_KEYS) if body is not None else request.get_data())
     elif request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        fields = sorted((name, value) for name, values in request.form.lists() for value in values)
+        # a part without a name (or a file without a filename) has None there
+        fields = sorted(((name or "", value) for name, values in request.form.lists() for value in values))
         digest.update(orjson.dumps(fields))
-        for name, upload in sorted(request.files.items(multi=True), key=lambda item: (item[0], item[1].filename)):
+        for name, upload in sorted(request.files.items(multi=True),
+                                   key=lambda item: (item[0] or "", item[1].filename or "")):
             digest.update(f"\n{name}\n{upload.filename}\n{_sha256_of(upload.stream)}".encode())
     else:
         digest.update(request.get_data())

@@ -171,3 +171,20 @@ def test_the_largest_definition_numbers_are_kept(client, alice):
     assert client.post("/api/message/data-keys/", json=body, headers=alice.headers).status_code == 201
     body = {"key": "f", "type": "file", "max_size": 2**63 - 1}
     assert client.post("/api/message/data-keys/", json=body, headers=alice.headers).get_json()["max_size"] == 2**63 - 1
+
+
+# A multipart part without a name (werkzeug gives it the name None) failed the Idempotency-Key's
+# fingerprint, which sorted names and file names together with strings.
+
+def test_an_idempotent_multipart_request_with_unnamed_parts_is_answered(client, alice):
+    body = (b'--x\r\nContent-Disposition: form-data\r\n\r\nv\r\n'
+            b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nw\r\n'
+            b'--x\r\nContent-Disposition: form-data; filename="z.csv"\r\n\r\nz\r\n'
+            b'--x\r\nContent-Disposition: form-data; name="file"\r\n\r\nq\r\n--x--\r\n')
+    headers = {**alice.headers, "Idempotency-Key": "unnamed-parts"}
+    answers = [client.post("/api/message/customer-data/import/", data=body, headers=headers,
+                           content_type="multipart/form-data; boundary=x") for _ in range(2)]
+    assert [answer.status_code for answer in answers] == [400, 400]
+    assert answers[0].get_json() == answers[1].get_json() == {
+        "file": ["The submitted data was not a file. Check the encoding type on the form."]}
+    assert answers[1].headers.get("Idempotent-Replayed") == "true"
