@@ -3,7 +3,7 @@
 in a database of 1,000,000 entries.
 
     .venv/bin/python benchmarks/scale.py [--pg postgresql://postgres@127.0.0.1:5432/scale15] [--sqlite PATH]
-                                         [--reuse] [--seconds 5]
+                                         [--reuse] [--seconds 5] [--definition-only]
 
 The database (a PostgreSQL database of that name, created or emptied; or a SQLite file) gets its
 schema from `flask db upgrade`, then 1,000,000 entries written straight through the driver (COPY
@@ -24,7 +24,7 @@ at three quarters of each user's entries (offset=750 and offset=150000), the fee
 user's 151st-newest change. Export is timed
 whole (rows/s), the bulk upsert (1,000 items, updates of existing entries) as a median of three,
 and creating a `decimal` definition over `score` (one value per customer) once. --reuse skips
-the seeding when the database already holds it.
+the seeding when the database already holds it; --definition-only measures the definition alone.
 """
 import argparse
 import hashlib
@@ -460,12 +460,17 @@ def requests_of(target):
     ]
 
 
-def measure(base, database_url, seconds):
+def log_in(base):
     tokens = {}
     for name in ("small", "big"):
         status, body = api(base, "POST", "/api/accounts/login", {"username": name, "password": PASSWORD})
         assert status == 200, body
         tokens[name] = body["access"]
+    return tokens
+
+
+def measure(base, database_url, seconds):
+    tokens = log_in(base)
     sizes = {"small": (2, SMALL_CUSTOMERS), "big": (1, BIG_CUSTOMERS)}
     plans = {name: requests_of(targets(database_url, user_id, customers))
              for name, (user_id, customers) in sizes.items()}
@@ -500,6 +505,12 @@ def measure(base, database_url, seconds):
             assert status == 200, status
             times.append(spent)
         extras.append(("bulk upsert, 1,000 items, s", name, statistics.median(times), "median of 3"))
+    return rows, extras + measure_definition(base, tokens)
+
+
+def measure_definition(base, tokens):
+    """Create a `decimal` definition over `score` for each user, once (its earlier one deleted first)."""
+    extras = []
     for name in ("small", "big"):
         _, listed = api(base, "GET", "/api/message/data-keys/", token=tokens[name])
         for definition in listed:  # left by an earlier run on a reused database
@@ -510,7 +521,7 @@ def measure(base, database_url, seconds):
         assert status == 201, status
         count = SMALL_CUSTOMERS if name == "small" else BIG_CUSTOMERS
         extras.append(("decimal definition over score, s", name, spent, f"{count:,} values"))
-    return rows, extras
+    return extras
 
 
 def report(database, rows, extras, command, seeded):
@@ -540,8 +551,10 @@ def main():
     parser.add_argument("--sqlite", help="SQLite file (default: a temporary one)")
     parser.add_argument("--reuse", action="store_true", help="keep an already seeded database")
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per request and user")
+    parser.add_argument("--definition-only", action="store_true",
+                        help="measure only the decimal definition over score (no wrk, export or bulk upsert)")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
+    if shutil.which("wrk") is None and not args.definition_only:
         raise SystemExit("wrk is needed (apt-get install -y wrk)")
     command = " ".join([Path(sys.executable).name, *sys.argv])
     scratch = Path(tempfile.mkdtemp(prefix="scale15-"))
@@ -565,7 +578,10 @@ def main():
         if path is None:
             vacuum(database_url)
         with live_server({"DATABASE_URL": database_url, "RATELIMIT_ENABLED": "false"}) as server:
-            rows, extras = measure(server.base_url, database_url, args.seconds)
+            if args.definition_only:
+                rows, extras = [], measure_definition(server.base_url, log_in(server.base_url))
+            else:
+                rows, extras = measure(server.base_url, database_url, args.seconds)
         report(database, rows, extras, command, seeded)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
