@@ -701,6 +701,30 @@ def test_existing_values_are_rewritten_to_their_canonical_form(
     assert values_of("age") == dict(zip(entries, ["42", "7", "-10", "7"]))
 
 
+def test_a_rewrite_moves_updated_at_and_search_only_where_the_text_changes(client, alice, define, customers, entry):
+    ids = customers(3)
+    rewritten, kept, low = (entry(c, "score", v) for c, v in zip(ids, ["+012.50", "7.25", "3"]))
+    define(key="score", type="decimal")
+
+    def found(**query):
+        response = client.get(ENTRIES, query_string=query, headers=alice.headers)
+        assert response.status_code == 200, response.get_json()
+        return {e["id"]: e for e in response.get_json()}
+
+    now = found(key="score")
+    assert now[rewritten["id"]]["value"] == "12.5"
+    assert now[rewritten["id"]]["updated_at"] > rewritten["updated_at"]
+    # values already canonical are typed in place: same text, same updated_at
+    assert now[kept["id"]] == kept and now[low["id"]] == low
+    # the rewritten text is what search, equality and comparisons see; the typed ones compare too
+    assert list(found(search="12.5")) == [rewritten["id"]]
+    assert found(search="+012") == {}
+    assert list(found(key="score", value="12.50")) == [rewritten["id"]]
+    assert list(found(key="score", value="7.25")) == [kept["id"]]
+    assert set(found(key="score", value__gte="5")) == {rewritten["id"], kept["id"]}
+    assert list(found(key="score", value__lt="5")) == [low["id"]]
+
+
 def test_existing_booleans_are_rewritten(define, customers, entry, values_of):
     ids = customers(4)
     entries = [entry(c, "vip", v)["id"] for c, v in zip(ids, ["YES", "off", "1", "False"])]

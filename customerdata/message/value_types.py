@@ -79,6 +79,9 @@ FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 
 INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
 DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+# a decimal already in its canonical form: '-' the only sign, no leading zeros, no trailing zeros
+# after the point, no exponent (what a key's stored values are once typed, and most numbers sent)
+CANONICAL_DECIMAL = re.compile(r"-?(?:[1-9][0-9]*(?:\.[0-9]*[1-9])?|0\.[0-9]*[1-9])|0", re.ASCII)
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 DATETIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?"
                       r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))", re.ASCII)
@@ -143,6 +146,11 @@ def _integer(text, definition):
 
 
 def _decimal(text, definition):
+    if CANONICAL_DECIMAL.fullmatch(text):
+        # its digits as counted below: those of the text but a leading "0" before the point
+        digits = len(text) - text.startswith("-") - ("." in text) - text.lstrip("-").startswith("0")
+        if digits <= MAX_DIGITS:  # else refused below, with the message
+            return Typed(text, float(text))  # what Decimal gives back: 20,000 in 0.05 s, not 0.1 s
     if not DECIMAL.fullmatch(text):
         raise Refused(INVALID["decimal"])
     try:
