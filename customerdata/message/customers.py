@@ -8,7 +8,15 @@ from ..models import Change, Customer, CustomerData, utcnow
 from ..webhooks import outbox
 from . import changes, data_keys, value_filters, value_types
 from .entries import discard_files
-from .queries import DEFAULT_ORDER, MAX_ID, order_clause, paged, searched, valid_id
+from .queries import (
+    DEFAULT_ORDER,
+    MAX_ID,
+    count_of,
+    order_clause,
+    paged,
+    searched,
+    valid_id,
+)
 
 CUSTOMER_NOT_FOUND = "Customer not found."
 DATA_PREFIX = "data."
@@ -26,6 +34,10 @@ def list_customers(owner_id, search="", ordering=None, page=None, conditions=())
              for index, condition in enumerate(conditions)]
     customers = searched(select(Customer).where(Customer.user_id == owner_id), Customer.search_text, search)
     query = customers.where(*_conditions(owner_id, typed, Customer.id))
+
+    def count():
+        return _count_matching(owner_id, typed, search, query)
+
     (first, descending), rest = ordering[0], ordering[1:]
     if first.startswith(DATA_PREFIX):
         key = first[len(DATA_PREFIX):]
@@ -33,9 +45,8 @@ def list_customers(owner_id, search="", ordering=None, page=None, conditions=())
         if column_name != "value":
             tested = customers.where(*_conditions(owner_id, typed, Customer.id, per_customer=True))
             return _by_typed_value(query, tested, owner_id, key, column_name, descending, rest, definitions, page,
-                                   lambda: _count_matching(owner_id, typed, search, query))
-    return paged(_ordered(query, owner_id, ordering, definitions), page, entities=True,
-                 count=lambda: _count_matching(owner_id, typed, search, query))
+                                   count)
+    return paged(_ordered(query, owner_id, ordering, definitions), page, entities=True, count=count)
 
 
 def _ordered(query, owner_id, ordering, definitions, leading=(), last=None):
@@ -83,14 +94,10 @@ def _by_typed_value(query, tested, owner_id, key, column_name, descending, rest,
     rows = db.session.scalars(present.limit(page.limit).offset(offset)).all()
     if (page.limit is None or len(rows) < page.limit) and offset + len(rows) < total:
         # the page reaches the customers without the value; skip those of them that earlier pages hold
-        skip = 0 if rows or offset == 0 else offset - (total - _count(lacking()))
+        skip = 0 if rows or offset == 0 else offset - (total - count_of(lacking()))
         wanted = None if page.limit is None else page.limit - len(rows)
         rows += db.session.scalars(_ordered(lacking(), owner_id, rest, definitions).limit(wanted).offset(skip)).all()
     return rows, total
-
-
-def _count(query):
-    return db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
 
 
 def _count_matching(owner_id, typed, search, query):
@@ -104,7 +111,7 @@ def _count_matching(owner_id, typed, search, query):
     better held in memory and probed (SQLite runs the first table's rows as the loop)."""
     needed = [condition for condition in typed if condition[2].kind != "exists" or condition[2].operands[0]]
     if search or not needed:
-        return _count(query)
+        return count_of(query)
     lead = next((condition for condition in needed if condition[2].kind != "hash"), needed[0])
     prefix, key, lookup = lead
     entry = aliased(_entries)

@@ -37,14 +37,18 @@ def searched(query, column, search):
     return query
 
 
+def count_of(query):
+    """How many rows `query` finds."""
+    return db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+
+
 def paged(query, page, entities=False, count=None):
     """Rows of one page, and the total before paging when a page was asked for (`count()` when
     given: the same number, found some cheaper way)."""
     fetch = db.session.scalars if entities else db.session.execute
     if page is None:
         return fetch(query).all(), None
-    total = count() if count is not None else db.session.scalar(
-        select(func.count()).select_from(query.order_by(None).subquery()))
+    total = count() if count is not None else count_of(query)
     if page.limit is not None:
         query = query.limit(page.limit)
     # an offset past every row is an empty page; capped so that no database overflows on it
