@@ -1,6 +1,6 @@
 """X-Request-ID on every answer: the client's own when it is safe to echo, a new one otherwise."""
+import os
 import re
-import uuid
 
 from flask import has_request_context, request
 
@@ -10,7 +10,7 @@ ENVIRON_KEY = "customerdata.request_id"
 
 def assign(environ):
     incoming = environ.get("HTTP_X_REQUEST_ID", "")
-    environ[ENVIRON_KEY] = request_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    environ[ENVIRON_KEY] = request_id = incoming if SAFE_REQUEST_ID.fullmatch(incoming) else os.urandom(16).hex()
     return request_id
 
 
