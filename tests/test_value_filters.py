@@ -499,3 +499,42 @@ def test_another_users_entries_and_definitions_never_show_or_count(client, alice
         response = get(client, alice, params, customer_entries(theirs[0]["customer"]))
         assert response.status_code == 404
         assert response.get_json() == {"detail": "Customer not found."}
+
+
+@pytest.mark.parametrize("window", ["holds every page", "holds too few"])
+def test_every_page_of_a_filtered_list_is_that_slice_of_the_whole_list(client, alice, app, monkeypatch, window):
+    """On SQLite a page is looked for among the owner's newest entries first (entries._recent_page);
+    whether they hold it or it is read the whole way, the page is the same slice."""
+    from customerdata.message import entries
+    if window == "holds too few":  # the newest offset + limit entries: half of them are notes
+        monkeypatch.setattr(entries, "RECENT_WINDOW_MIN", 1)
+        monkeypatch.setattr(entries, "RECENT_WINDOW_PER_ROW", 1)
+    found_among_newest = []
+    recent_page = entries._recent_page
+
+    def recorded(*args):
+        found_among_newest.append(recent_page(*args) is not None)
+        return recent_page(*args)
+
+    monkeypatch.setattr(entries, "_recent_page", recorded)
+    define(client, alice, "age", "integer")
+    for index in range(12):
+        customer_id = new_customer(client, alice)
+        add_entry(client, alice, customer_id, "age", str(20 + 3 * index))
+        add_entry(client, alice, customer_id, "note", f"note {index}")
+    params = {"key": "age", "value__gte": "30"}
+    whole = listed(client, alice, params)
+    assert [entry["value"] for entry in whole] == [str(20 + 3 * index) for index in range(11, 3, -1)]
+    for limit in (1, 3, 8, 10):
+        for offset in range(0, 10):
+            response = get(client, alice, {**params, "limit": limit, "offset": offset})
+            assert response.status_code == 200
+            assert response.get_json() == whole[offset:offset + limit], (limit, offset)
+            assert response.headers["X-Total-Count"] == "8"
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        if window == "holds every page":
+            assert all(found_among_newest)
+        else:  # an empty page past the end needs no rows; every other page is read the whole way
+            assert set(found_among_newest) == {True, False}
+    else:  # PostgreSQL plans each such list for its owner
+        assert not any(found_among_newest)
