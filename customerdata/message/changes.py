@@ -221,9 +221,10 @@ def record_in_session(rows):
     """Record changes of one owner in the ORM session's transaction (customers, definitions, bulk
     writes), with their webhook deliveries when the owner has an endpoint.
 
-    The change ids are read back only for the deliveries. PostgreSQL writes a chunk in one
-    statement from one JSON text; SQLite in one executemany (RETURNING only when the ids are
-    needed)."""
+    PostgreSQL writes a chunk in one statement from one JSON text, and reads the change ids back
+    only for the deliveries. SQLite takes SQLAlchemy's multi-row INSERT … RETURNING as before:
+    there a plain executemany was no faster (0.07-0.13 s for 1,995 changes either way) and runs
+    one statement per row."""
     rows = [row for row in rows if row is not None]
     if not rows:
         return
@@ -236,10 +237,7 @@ def record_in_session(rows):
         if encoded is not None:
             statement = INSERT_CHANGES_FROM_JSON_RETURNING_ID if subscribed else INSERT_CHANGES_FROM_JSON
             result = db.session.execute(statement, {"rows": encoded})
-        elif subscribed:
+        else:  # multi-row INSERTs; without RETURNING SQLAlchemy would run one per row
             result = db.session.execute(INSERT_CHANGES.returning(_change.c.id), chunk)
-        else:
-            db.session.execute(INSERT_CHANGES, chunk)
-            continue
         if subscribed:
             outbox.enqueue_in_session(owner_id, result.scalars().all(), rows[0]["at"])
