@@ -8,8 +8,9 @@ in a database of 1,000,000 entries.
 The database (a PostgreSQL database of that name, created or emptied; or a SQLite file) gets its
 schema from `flask db upgrade`, then 1,000,000 entries written straight through the driver (COPY
 on PostgreSQL, executemany on SQLite), every column as the service's own writes fill it: the
-casefolded search_text, value_hash, number/instant under the typed definitions, created_at and
-updated_at, and a change row per customer and per entry (the feed). Users:
+casefolded search_text, value_hash, number/instant under the typed definitions (and the number of
+a canonical decimal without one, value_types.untyped), created_at and updated_at, and a change row
+per customer and per entry (the feed). Users:
 
 - `big`: 20,000 customers x 10 entries (200,000), keys with definitions integer `age`, choice
   `plan` (free/pro/team), date `last_order`, a numeric `score` without one, and six text keys of
@@ -46,8 +47,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
 
 from live_server import DIRECT, api, live_server  # noqa: E402
+
+from customerdata.message.value_types import untyped  # noqa: E402
 
 TOTAL_ENTRIES = 1_000_000
 BIG_CUSTOMERS, SMALL_CUSTOMERS, OTHER_USERS = 20_000, 100, 400
@@ -208,9 +212,11 @@ class Seed:
         yield "age", str(age), float(age), None
         yield "plan", PLANS[plan], float(plan), None
         yield "last_order", day.isoformat(), None, last_order
-        yield "score", score, None, None  # numeric text with no definition yet
+        # numeric text with no definition yet: the number a value without one carries
+        yield "score", score, untyped(score).number, None
         for key in TEXT_KEYS:
-            yield key, self.text(key), None, None
+            text = self.text(key)
+            yield key, text, untyped(text).number, None
 
     def change(self, user_id, kind, at, customer_id, entry_id, entry_key, changes, data):
         self.change_id += 1

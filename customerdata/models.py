@@ -122,7 +122,9 @@ class CustomerData(db.Model):
     # folded key and value, one per line, so a search term never spans the two
     search_text: Mapped[str] = mapped_column(Text, default="")
     # the typed form of the value under its key's definition (message/value_types.py): numbers,
-    # booleans and choice positions in `number`, dates and times (UTC) in `instant`
+    # booleans and choice positions in `number`, dates and times (UTC) in `instant`; without a
+    # definition, the number of a decimal in canonical form (value_types.untyped), which nothing
+    # the key answers reads
     number: Mapped[float | None] = mapped_column(Double)
     instant: Mapped[datetime | None]
     # SHA-256 of the value: equality of values up to 1 MiB through an index any of them fits;
@@ -152,9 +154,10 @@ class CustomerData(db.Model):
 
 # Indexes declared as DDL, created after the table (and by their migrations), left out of
 # Alembic's comparison (`compared`); tests/test_migrations.py compares their definitions itself.
-# Partial ones, the same on both databases: untyped values have no number, instant or
-# unique_hash, so their writes skip these three indexes (SQLAlchemy takes an index's WHERE only
-# per dialect, and postgresql_where would load PostgreSQL's dialect into every worker).
+# Partial ones, the same on both databases: untyped values have no instant or unique_hash, and a
+# number only when they are a decimal in canonical form (value_types.untyped), so most of their
+# writes skip these three indexes (SQLAlchemy takes an index's WHERE only per dialect, and
+# postgresql_where would load PostgreSQL's dialect into every worker).
 # The customer comes last in the typed ones: a segment ordered by a typed value walks the index
 # in the order it answers (ties by -id), and a count reads the customers from the index alone.
 PARTIAL_INDEXES = {

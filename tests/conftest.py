@@ -139,6 +139,26 @@ def file_entry(client, alice, customer):
 
 
 @pytest.fixture
+def typed_columns_of(app):
+    """typed_columns_of(key): {entry id: (number, instant, unique_hash)} of the key's entries, read
+    from the database: what no answer shows, but what makes a definition over them cheap (a value
+    without a definition carries the number of a canonical decimal, value_types.untyped)."""
+    from sqlalchemy import select
+
+    from customerdata.models import CustomerData
+
+    def read(key):
+        with app.app_context():
+            rows = _db.session.execute(select(CustomerData.id, CustomerData.number, CustomerData.instant,
+                                              CustomerData.unique_hash).where(CustomerData.key == key))
+            found = {row[0]: tuple(row[1:]) for row in rows}
+            _db.session.rollback()
+            return found
+
+    return read
+
+
+@pytest.fixture
 def database_fails_on(monkeypatch):
     """fail_on("COMMIT"): the driver statements starting so fail as if the database went away;
     `monkeypatch.undo()` ends it."""

@@ -347,6 +347,37 @@ def test_a_definition_rewriting_values_records_entry_updated_with_source_definit
     assert ("entry.updated", rewritten["id"]) in feed_kinds
 
 
+def test_a_rewrite_of_many_values_records_each_change_exactly_chunk_by_chunk(client, alice, monkeypatch):
+    """The changes of a rewrite are written a chunk at a time in one statement each (changes.py):
+    every one as a single write records it, in entry order (with deliveries: test_webhook_delivery.py)."""
+    from customerdata.message import changes as recording
+
+    monkeypatch.setattr(recording, "CHUNK", 2)
+    written = []
+    for value in ["+1", "2", "03", "+4", "-5", "+6"]:
+        customer_id = ok(client.post(CUSTOMERS, headers=alice.headers, json={"first_name": "C"}), 201)["id"]
+        written.append(ok(client.post(ENTRIES, headers=alice.headers,
+                                      json={"customer": customer_id, "key": "n", "value": value}), 201))
+    response = client.post(KEYS, headers=alice.headers, json={"key": "n", "type": "integer"})
+    definition = ok(response, 201)
+    found = everything(client, alice, kind="entry.updated")
+    rewritten = [entry for entry in written if entry["value"] != "2" and entry["value"] != "-5"]
+    assert [c["entry"] for c in found] == [entry["id"] for entry in rewritten]
+    assert found == sorted(found, key=lambda c: c["id"])
+    for change_found, before in zip(found, rewritten):
+        after = ok(client.get(entry_url(before["id"]), headers=alice.headers))
+        assert after["value"] == str(int(before["value"]))
+        assert change_found["at"] == after["updated_at"]
+        assert without_id_and_at(change_found) == {
+            **change("entry.updated", {"value": {"from": before["value"], "to": after["value"]}},
+                     source="definition", request_id=request_id_of(response), customer=before["customer"],
+                     entry=before["id"]),
+            "data": {name: value for name, value in after.items() if name != "file_url"}}
+    kinds = [c["kind"] for c in everything(client, alice)]
+    assert kinds.count("data_key.created") == 1 and kinds[-4:] == ["entry.updated"] * 4
+    assert ok(client.get(f"{KEYS}{definition['id']}/", headers=alice.headers)) == definition
+
+
 # request_id
 
 @pytest.mark.parametrize("sent", [None, "client-id_1.2", "not valid!"])

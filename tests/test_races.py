@@ -101,6 +101,33 @@ def test_an_update_racing_a_definition_change_waits_for_it(client, alice, custom
     assert written["response"].get_json() == {"value": ["A valid integer is required."]}
 
 
+def test_a_write_racing_a_definition_delete_ends_typed_as_a_value_without_one(client, alice, customer,
+                                                                              monkeypatch, typed_columns_of):
+    """The delete puts back the typed columns of a value without a definition; a write of the key
+    in the meantime waits for it, then writes its value as one without a definition does."""
+    created = client.post(DATA_KEYS, json={"key": "n", "type": "choice", "choices": ["9", "8"]},
+                          headers=alice.headers)
+    assert created.status_code == 201
+    entry = client.post(ENTRIES, json={"customer": customer, "key": "n", "value": "9"}, headers=alice.headers)
+    assert entry.status_code == 201
+    entry_id = entry.get_json()["id"]
+    assert typed_columns_of("n") == {entry_id: (0.0, None, None)}  # the choice's position
+    pause = Pause(monkeypatch, data_keys, "_untype_existing")
+    deletion, deleted = in_thread(lambda: client.delete(f"{DATA_KEYS}{created.get_json()['id']}/",
+                                                        headers=alice.headers))
+    assert pause.inside.wait(WAIT)  # its values untyped, the delete not yet committed
+    write, written = in_thread(lambda: client.patch(f"{ENTRIES}{entry_id}/", json={"value": "8"},
+                                                    headers=alice.headers))
+    write.join(0.5)
+    assert write.is_alive(), "the entry write went ahead of the definition delete it raced"
+    pause.release.set()
+    deletion.join(WAIT)
+    write.join(WAIT)
+    assert deleted["response"].status_code == 200
+    assert written["response"].status_code == 200 and written["response"].get_json()["value"] == "8"
+    assert typed_columns_of("n") == {entry_id: (8.0, None, None)}  # not the position 1 of "8"
+
+
 def follow(client, user, url):
     """Every change the feed shows from `url` on, following Link until a page is empty; the next url."""
     seen = []

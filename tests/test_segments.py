@@ -4,7 +4,6 @@ import io
 from urllib.parse import urlencode
 
 import pytest
-
 from test_performance_guards import count_statements
 
 KEYS = "/api/message/data-keys/"
@@ -272,6 +271,45 @@ def test_ordering_by_data_is_typed_and_customers_without_the_key_come_last(clien
     down = names(client, alice, {"ordering": "-data.k"})
     assert up[:len(values)] == ASCENDING[name] and set(up[len(values):]) == last, up
     assert down[:len(values)] == ASCENDING[name][::-1] and set(down[len(values):]) == last, down
+
+
+def test_numbers_without_a_definition_segment_as_text_before_and_after_one(client, alice):
+    """A value without a definition carries a number beside its text (value_types.untyped), which
+    neither conditions nor ordering read: they go by the type of the definition in force."""
+    people(client, alice, {"plus": {"k": "+3"}, "nine": {"k": "9"}, "ten": {"k": "10"}, "neg": {"k": "-0.5"},
+                           "frac": {"k": "1.25"}, "none": {}, "filed": {"k": None}})
+    last = {"none", "filed"}
+
+    def ordered(ordering):
+        found = names(client, alice, {"ordering": ordering})
+        assert set(found[5:]) == last, found
+        return found[:5]
+
+    def as_text():
+        assert ordered("data.k") == ["plus", "neg", "frac", "ten", "nine"]
+        assert ordered("-data.k") == ["nine", "ten", "frac", "neg", "plus"]
+        assert names(client, alice, {"data.k": "10"}) == ["ten"]
+        assert names(client, alice, {"data.k": "3"}) == []
+        assert names(client, alice, {"data.k__in": "9,1.250"}) == ["nine"]
+        assert names(client, alice, {"data.k__contains": "1", "ordering": "first_name"}) == ["frac", "ten"]
+        assert names(client, alice, {"data.k__ne": "9", "ordering": "first_name"}) == ["filed", "frac", "neg",
+                                                                                        "plus", "ten"]
+        assert refused(client, alice, {"data.k__gt": "1"}) == {"data.k__gt": ['Not available for type "text".']}
+
+    as_text()
+    created = define(client, alice, "k", "decimal")
+    assert ordered("data.k") == ["neg", "frac", "plus", "nine", "ten"]
+    assert ordered("-data.k") == ["ten", "nine", "plus", "frac", "neg"]
+    assert names(client, alice, {"data.k": "3", "ordering": "first_name"}) == ["plus"]
+    assert names(client, alice, {"data.k__in": "9,1.250", "ordering": "first_name"}) == ["frac", "nine"]
+    assert names(client, alice, {"data.k__gt": "1", "ordering": "data.k"}) == ["frac", "plus", "nine", "ten"]
+    response = get(client, alice, {"data.k__lte": "3", "limit": 1})
+    assert response.headers["X-Total-Count"] == "3"
+    assert client.delete(f"{KEYS}{created['id']}/", headers=alice.headers).status_code == 200
+    # the values stay as the definition stored them ("+3" is "3" now), text again
+    assert ordered("data.k") == ["neg", "frac", "ten", "plus", "nine"]
+    assert names(client, alice, {"data.k": "3"}) == ["plus"]
+    assert refused(client, alice, {"data.k__lte": "3"}) == {"data.k__lte": ['Not available for type "text".']}
 
 
 def test_ordering_by_data_with_other_fields(client, alice):

@@ -732,6 +732,69 @@ def test_keys_without_a_definition_behave_as_before(client, bob, write, mode):
         assert response.get_json()["value"] == value
 
 
+# What a value without a definition stores beside its text: the number of a decimal in canonical
+# form, as a `decimal` key would store it (so that such a definition over them writes none of them)
+UNTYPED_NUMBERS = [
+    ("12.5", 12.5), ("0", 0.0), ("-0.25", -0.25), ("123456789012345", 123456789012345.0),
+    ("0.000000000000001", 1e-15), ("+3", None), ("12.50", None), ("007", None), ("1e3", None), ("-0", None),
+    (".5", None), ("1234567890123456", None), ("٤٢", None), ("abc", None), ("1,5", None),
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_number_without_a_definition_is_stored_with_its_typed_form(write, typed_columns_of, mode):
+    written = {}
+    for value, number in UNTYPED_NUMBERS:
+        response = write("n", value, mode)
+        assert response.status_code in (200, 201), response.get_json()
+        assert response.get_json()["value"] == value  # still text, as before
+        written[response.get_json()["id"]] = (number, None, None)
+    assert typed_columns_of("n") == written
+
+
+def test_every_write_of_a_key_without_a_definition_keeps_its_number(
+        client, alice, define, new_customer, post, patch, typed_columns_of):
+    """Updates, renames (to and from a typed key), bulk upserts, imports and reverts alike."""
+    customer = new_customer()
+    entry = post(customer, "n", "7").get_json()
+    assert typed_columns_of("n") == {entry["id"]: (7.0, None, None)}
+    assert patch(entry["id"], {"value": "seven"}).status_code == 200
+    assert typed_columns_of("n") == {entry["id"]: (None, None, None)}
+    assert patch(entry["id"], {"value": "7.5"}, how="multipart").status_code == 200
+    assert typed_columns_of("n") == {entry["id"]: (7.5, None, None)}
+    # renamed to a typed key, its type's form; back, the untyped one again
+    define("when", "date")
+    dated = post(customer, "d", "2024-05-01").get_json()
+    assert typed_columns_of("d") == {dated["id"]: (None, None, None)}
+    assert patch(dated["id"], {"key": "when"}).status_code == 200
+    assert typed_columns_of("when")[dated["id"]][1] is not None
+    define("plan", "choice", choices=["5", "10"])
+    chosen = post(customer, "plan", "10").get_json()
+    assert typed_columns_of("plan") == {chosen["id"]: (1.0, None, None)}  # its position
+    assert patch(chosen["id"], {"key": "m"}).status_code == 200
+    assert typed_columns_of("m") == {chosen["id"]: (10.0, None, None)}
+    # bulk upsert and import: created and updated
+    other = new_customer()
+    bulk = client.post(f"{ENTRIES}bulk-upsert/", headers=alice.headers, json={"items": [
+        {"customer": customer, "key": "n", "value": "8"}, {"customer": other, "key": "n", "value": "-1.5"}]})
+    assert bulk.status_code == 200, bulk.get_json()
+    created = bulk.get_json()["results"][1]["id"]
+    assert typed_columns_of("n") == {entry["id"]: (8.0, None, None), created: (-1.5, None, None)}
+    csv = f"customer,key,value\r\n{customer},n,x\r\n{other},b,42\r\n".encode()
+    imported = client.post(f"{ENTRIES}import/", headers=alice.headers, content_type="multipart/form-data",
+                           data={"file": (io.BytesIO(csv), "data.csv")})
+    assert imported.status_code == 200, imported.get_json()
+    assert typed_columns_of("n") == {entry["id"]: (None, None, None), created: (-1.5, None, None)}
+    assert list(typed_columns_of("b").values()) == [(42.0, None, None)]
+    # a revert to the value right after an earlier change
+    history = client.get(f"{ENTRIES}{entry['id']}/history/", headers=alice.headers).get_json()
+    to_seven_and_a_half = next(c for c in history if c["changes"].get("value", {}).get("to") == "7.5")
+    reverted = client.post(f"{ENTRIES}{entry['id']}/revert/", headers=alice.headers,
+                           json={"change": to_seven_and_a_half["id"]})
+    assert reverted.status_code == 200 and reverted.get_json()["value"] == "7.5"
+    assert typed_columns_of("n")[entry["id"]] == (7.5, None, None)
+
+
 def test_a_deleted_definition_frees_the_key(client, alice, define, new_customer, post):
     created = define("age", "integer")
     assert post(new_customer(), "age", "forty").get_json() == {"value": [INTEGER]}

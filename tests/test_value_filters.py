@@ -470,6 +470,62 @@ def test_ordering_by_value_with_paging_and_a_filter(client, alice):
     assert page(ordering="value", value__lt="0", limit=10) == (["-3"], "1")
 
 
+# Numbers written without a definition carry a typed form (value_types.untyped) that no filter or
+# ordering reads until a numeric definition is in force
+
+def test_numbers_without_a_definition_filter_and_order_as_text_before_and_after_one(client, alice):
+    entries = keyed(client, alice, "n", None, ["+3", "9", "10", "-0.5", "1.25", "2.50", None])
+
+    def values(**params):
+        return [e["value"] for e in listed(client, alice, {"key": "n", **params})]
+
+    def as_text(stored):
+        text_order = sorted(stored)
+        assert values(ordering="value") == text_order + [""]
+        assert values(ordering="-value") == text_order[::-1] + [""]
+        assert_found_on_both_lists(client, alice, "n", entries, {"value": "10"}, ["10"])
+        assert_found_on_both_lists(client, alice, "n", entries, {"value__in": "9, 1.250"}, ["9"])
+        assert_found_on_both_lists(client, alice, "n", entries, {"value__contains": "1"},
+                                   [v for v in stored if "1" in v])
+        for lookup in ("value__gt", "value__lte"):
+            assert_refused_on_both_lists(client, alice, {"key": "n", lookup: "1"},
+                                         {lookup: not_available("text")}, entries[0]["customer"])
+
+    as_text(["+3", "9", "10", "-0.5", "1.25", "2.50"])
+    created = define(client, alice, "n", "decimal")
+    entries = listed(client, alice, {"key": "n"})
+    assert values(ordering="value") == ["-0.5", "1.25", "2.5", "3", "9", "10", ""]
+    assert values(ordering="-value") == ["10", "9", "3", "2.5", "1.25", "-0.5", ""]
+    assert_found_on_both_lists(client, alice, "n", entries, {"value__gt": "2.5"}, ["3", "9", "10"])
+    assert_found_on_both_lists(client, alice, "n", entries, {"value__lte": "1.25"}, ["-0.5", "1.25"])
+    assert_found_on_both_lists(client, alice, "n", entries, {"value": "3.0"}, ["3"])
+    assert_found_on_both_lists(client, alice, "n", entries, {"value__in": "9, 1.250"}, ["9", "1.25"])
+    response = get(client, alice, {"key": "n", "value__gte": "0", "ordering": "value", "limit": 2})
+    assert [e["value"] for e in response.get_json()] == ["1.25", "2.5"]
+    assert response.headers["X-Total-Count"] == "5"
+    assert client.delete(f"{KEYS}{created['id']}/", headers=alice.headers).status_code == 200
+    as_text(["3", "9", "10", "-0.5", "1.25", "2.5"])
+
+
+def test_an_integer_definition_over_numbers_without_one_and_a_decimal_after_it(client, alice):
+    keyed(client, alice, "n", None, ["7", "1000000000000000", "-12", "+5"])
+    created = define(client, alice, "n", "integer")
+    assert [e["value"] for e in listed(client, alice, {"key": "n", "ordering": "value"})] == [
+        "-12", "5", "7", "1000000000000000"]
+    assert sorted(e["value"] for e in listed(client, alice, {"key": "n", "value__gte": "6"})) == [
+        "1000000000000000", "7"]
+    assert client.delete(f"{KEYS}{created['id']}/", headers=alice.headers).status_code == 200
+    # 16 digits are more than a decimal takes: the 409 names that value alone
+    response = client.post(KEYS, json={"key": "n", "type": "decimal"}, headers=alice.headers)
+    assert response.status_code == 409
+    assert [item["value"] for item in response.get_json()["invalid"]] == ["1000000000000000"]
+    big = listed(client, alice, {"key": "n", "value": "1000000000000000"})[0]
+    assert client.delete(f"{ENTRIES}{big['id']}/", headers=alice.headers).status_code == 200
+    define(client, alice, "n", "decimal")
+    assert [e["value"] for e in listed(client, alice, {"key": "n", "ordering": "-value"})] == ["7", "5", "-12"]
+    assert [e["value"] for e in listed(client, alice, {"key": "n", "value__lt": "5"})] == ["-12"]
+
+
 # Ownership: another user's entries and definitions never show, count or apply
 
 def test_another_users_entries_and_definitions_never_show_or_count(client, alice, bob):

@@ -330,6 +330,24 @@ def _bulk_upsert(client, alice, ids):
         {"customer": ids["customer"], "key": "zip", "value": "75001"}]}, headers=alice.headers))
 
 
+def test_a_definitions_rewrite_sends_one_delivery_per_rewritten_value(app, client, alice, receiver, monkeypatch):
+    """Its changes are written a chunk at a time, their ids read back for the outbox (changes.py)."""
+    from customerdata.message import changes
+
+    monkeypatch.setattr(changes, "CHUNK", 2)
+    for value in ("+1", "2", "03", "+4", "05"):
+        make_entry(client, alice, make_customer(client, alice)["id"], "n", value)
+    endpoint = register(client, alice, receiver.url(), ["entry.updated"])
+    cursor = feed_cursor(client, alice)
+    ok(client.post(KEYS, json={"key": "n", "type": "integer"}, headers=alice.headers), 201)
+    fed = [change for change in changes_since(client, alice, cursor) if change["kind"] == "entry.updated"]
+    assert [change["changes"]["value"]["to"] for change in fed] == ["1", "3", "4", "5"]
+    queued = deliveries(client, alice, endpoint, limit=100)
+    assert sorted(delivery["event_id"] for delivery in queued) == sorted(f"evt_{change['id']}" for change in fed)
+    assert deliver(app) == 4
+    assert deliver(app, later(days=1)) == 0
+
+
 @pytest.mark.parametrize(("write", "kinds"), [
     (_entry_create, ["entry.created"]),
     (_entry_update, ["entry.updated"]),

@@ -5,8 +5,9 @@ write leaves no change and a committed one always has one (history, the feed and
 them). Entry writes run on the driver connection (prepared.py) and record through INSERT_CHANGE;
 the others run in the ORM session and record through `record_in_session`.
 """
+import orjson
 from flask import has_request_context
-from sqlalchemy import BigInteger, insert
+from sqlalchemy import BigInteger, insert, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
 
@@ -186,15 +187,57 @@ def record_on_driver(row):
         INSERT_CHANGE.execute(row)
 
 
+# PostgreSQL: a chunk of changes in one statement whose one parameter is the chunk as a JSON
+# array, encoded by orjson as the JSON columns are (json_column_text), read back row by row by
+# json_to_recordset. As a multi-row INSERT … RETURNING (insertmanyvalues: 145 kB statements that
+# psycopg parses anew each time) the 1,995 changes of a definition's rewrite took 0.35-1.1 s; as
+# arrays of unnest(), psycopg's escaping of the JSON texts alone took 0.13 s of them.
+RECORD_TYPES = {"user_id": "integer", "kind": "text", "at": "timestamp", "source": "text", "request_id": "text",
+                "customer_id": "integer", "entry_id": "integer", "data_key_id": "integer", "entry_key": "text",
+                "entry_key_before": "text", "changes": "json", "data": "json", "deleted_data_count": "integer"}
+# a None of a JSON column is JSON's null, as SQLAlchemy's JSON type writes it (not SQL's NULL)
+_RECORDED_VALUES = ", ".join(f"coalesce(r.{name}, 'null')" if RECORD_TYPES[name] == "json" else f"r.{name}"
+                             for name in RECORDED)
+INSERT_FROM_JSON = (
+    f"INSERT INTO changes ({', '.join(RECORDED)}, txid) "
+    f"SELECT {_RECORDED_VALUES}, pg_current_xact_id()::text::bigint "
+    f"FROM ROWS FROM (json_to_recordset(CAST(:rows AS json)) "
+    f"AS ({', '.join(f'{name} {RECORD_TYPES[name]}' for name in RECORDED)})) WITH ORDINALITY "
+    f"AS r({', '.join(RECORDED)}, position) ORDER BY r.position")
+INSERT_CHANGES_FROM_JSON = text(INSERT_FROM_JSON)
+INSERT_CHANGES_FROM_JSON_RETURNING_ID = text(INSERT_FROM_JSON + " RETURNING id")
+
+
+def _as_json(rows):
+    """The rows as one JSON text, or None when orjson refuses a value (json_column_text's fallback
+    to json.dumps writes some of those differently: they go through the plain INSERT)."""
+    try:
+        return orjson.dumps(rows).decode()
+    except TypeError:
+        return None
+
+
 def record_in_session(rows):
     """Record changes of one owner in the ORM session's transaction (customers, definitions, bulk
-    writes), with their webhook deliveries when the owner has an endpoint."""
+    writes), with their webhook deliveries when the owner has an endpoint.
+
+    PostgreSQL writes a chunk in one statement from one JSON text, and reads the change ids back
+    only for the deliveries. SQLite takes SQLAlchemy's multi-row INSERT … RETURNING as before:
+    there a plain executemany was no faster (0.07-0.13 s for 1,995 changes either way) and runs
+    one statement per row."""
     rows = [row for row in rows if row is not None]
     if not rows:
         return
     owner_id = rows[0]["user_id"]
     subscribed = outbox.subscribed(owner_id)
+    dialect = db.session.get_bind().dialect
     for start in range(0, len(rows), CHUNK):
-        change_ids = db.session.scalars(INSERT_CHANGES.returning(_change.c.id), rows[start:start + CHUNK]).all()
+        chunk = rows[start:start + CHUNK]
+        encoded = _as_json(chunk) if dialect.name == "postgresql" else None
+        if encoded is not None:
+            statement = INSERT_CHANGES_FROM_JSON_RETURNING_ID if subscribed else INSERT_CHANGES_FROM_JSON
+            result = db.session.execute(statement, {"rows": encoded})
+        else:  # multi-row INSERTs; without RETURNING SQLAlchemy would run one per row
+            result = db.session.execute(INSERT_CHANGES.returning(_change.c.id), chunk)
         if subscribed:
-            outbox.enqueue_in_session(owner_id, change_ids, rows[0]["at"])
+            outbox.enqueue_in_session(owner_id, result.scalars().all(), rows[0]["at"])

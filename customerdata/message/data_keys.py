@@ -9,7 +9,7 @@ transaction and rewrites them to their canonical form, or changes nothing (409).
 import hashlib
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, delete, func, select, text, update
+from sqlalchemy import bindparam, delete, func, or_, select, text, update
 
 from ..errors import ExistingValuesConflict, InvalidInput, NotFound
 from ..extensions import db, unchanged
@@ -145,8 +145,7 @@ def delete_definition(owner_id, definition_id):
     """Delete a definition; its values stay as they are, text from now on."""
     definition = _locked_definition(owner_id, definition_id)
     key = definition.key
-    db.session.execute(update(CustomerData).where(CustomerData.user_id == owner_id, CustomerData.key == key)
-                       .values(number=None, instant=None, unique_hash=None))
+    _untype_existing(owner_id, key)
     db.session.execute(delete(DataKey).where(DataKey.id == definition.id))
     changes.record_in_session([changes.definition_deleted(owner_id, definition.id)])
     db.session.commit()
@@ -318,6 +317,25 @@ def _check_existing(owner_id, definition, write=True):
         changes.entry_updated(owner_id, befores[row[0]], befores[row[0]]._replace(value=row[1], updated_at=now),
                               "definition") for row in rewritten if row[0] in befores)
     return report
+
+
+# the key's entries whose typed columns may differ from those of a value without a definition
+TYPED_OR_NUMERIC = select(_entry.c.id, _entry.c.value, _entry.c.number, _entry.c.instant, _entry.c.unique_hash).where(
+    _entry.c.user_id == bindparam("owner"), _entry.c.key == bindparam("key"),
+    or_(_entry.c.number.is_not(None), _entry.c.instant.is_not(None), _entry.c.unique_hash.is_not(None),
+        func.length(_entry.c.value) <= value_types.CANONICAL_NUMBER_LENGTH))
+
+
+def _untype_existing(owner_id, key):
+    """The typed columns of the key's values as a key without a definition has them
+    (value_types.untyped): those that differ only, so that deleting a `decimal` definition
+    writes no row."""
+    retyped = []
+    for row in db.session.execute(TYPED_OR_NUMERIC, {"owner": owner_id, "key": key}):
+        number = value_types.untyped(row.value).number
+        if (number, row.instant, row.unique_hash) != (row.number, None, None):
+            retyped.append((row.id, number, None, None))
+    _rewrite(owner_id, key, RETYPED, retyped)
 
 
 def _answered(owner_id, ids):

@@ -82,6 +82,8 @@ DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?
 # a decimal already in its canonical form: '-' the only sign, no leading zeros, no trailing zeros
 # after the point, no exponent (what a key's stored values are once typed, and most numbers sent)
 CANONICAL_DECIMAL = re.compile(r"-?(?:[1-9][0-9]*(?:\.[0-9]*[1-9])?|0\.[0-9]*[1-9])|0", re.ASCII)
+# the longest such text of at most MAX_DIGITS digits: "-0." and 15 digits
+CANONICAL_NUMBER_LENGTH = MAX_DIGITS + 3
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 DATETIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?"
                       r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))", re.ASCII)
@@ -145,12 +147,21 @@ def _integer(text, definition):
     return Typed(str(number), float(number))
 
 
+def canonical_number(text):
+    """The number of a decimal in its canonical form with at most 15 digits, else None: what a
+    `decimal` key stores beside that text, found without the Decimal round trip (20,000 values in
+    0.05 s, not 0.1 s)."""
+    if len(text) > CANONICAL_NUMBER_LENGTH or not CANONICAL_DECIMAL.fullmatch(text):
+        return None
+    # its digits as _decimal counts them: those of the text but a leading "0" before the point
+    digits = len(text) - text.startswith("-") - ("." in text) - text.lstrip("-").startswith("0")
+    return float(text) if digits <= MAX_DIGITS else None
+
+
 def _decimal(text, definition):
-    if CANONICAL_DECIMAL.fullmatch(text):
-        # its digits as counted below: those of the text but a leading "0" before the point
-        digits = len(text) - text.startswith("-") - ("." in text) - text.lstrip("-").startswith("0")
-        if digits <= MAX_DIGITS:  # else refused below, with the message
-            return Typed(text, float(text))  # what Decimal gives back: 20,000 in 0.05 s, not 0.1 s
+    number = canonical_number(text)
+    if number is not None:
+        return Typed(text, number)
     if not DECIMAL.fullmatch(text):
         raise Refused(INVALID["decimal"])
     try:
@@ -288,7 +299,7 @@ def check(definition, value, file_name=None, file_size=None):
     checks the value only when it is not empty, so an entry holding just a file always fits.
     """
     if definition is None:
-        return Typed(value)
+        return untyped(value)
     if definition.type == "file":
         _check_file(definition, file_name, file_size)
         return Typed(value)
@@ -297,6 +308,19 @@ def check(definition, value, file_name=None, file_size=None):
     typed = parse(definition.type, value, definition)
     _check_constraints(definition, typed)
     return typed
+
+
+def untyped(value):
+    """The stored form of a value of a key without a definition: its text, and the number of a
+    decimal in canonical form (`canonical_number`) as a `decimal` key would store it.
+
+    That number is no part of what the key answers: filters, ordering, segments and `unique` go
+    by the definition's type, and a key without one is text, so none of them reads it. It is kept
+    so that a `decimal` (or `integer`) definition created over numbers that are canonical already
+    finds their typed column filled and writes nothing to them (data_keys._check_existing): one
+    new row version per value, in eight indexes, was most of what such a definition cost. Every
+    write of a value without a definition stores it, and deleting a definition puts it back."""
+    return Typed(value, canonical_number(value))
 
 
 def _check_file(definition, file_name, file_size):
