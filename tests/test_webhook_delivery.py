@@ -973,12 +973,12 @@ def test_the_outbox_costs_one_insert_and_nothing_without_an_endpoint(app, client
     if write == "create":
         _, statements = count_statements(app, client, ENTRIES, alice.headers, "POST",
                                          json={"customer": customer, "key": "new", "value": "v"})
-        expected = ["SELECT", "SELECT", *begin, "SELECT", "INSERT", "INSERT", *["INSERT"] * extra, "COMMIT"]
+        expected = ["SELECT", *begin, "SELECT", "INSERT", "INSERT", *["INSERT"] * extra, "COMMIT"]
     else:
         _, statements = count_statements(app, client, f"{ENTRIES}{entry['id']}/", alice.headers, "PUT",
                                          json={"value": "w"})
-        expected = ["SELECT", "SELECT", *begin, "SELECT", "SELECT", "UPDATE", "INSERT", *["INSERT"] * extra,
-                    "COMMIT"]
+        read_first = ["SELECT"] if postgresql else []  # the entry's key, whose lock comes first
+        expected = ["SELECT", *read_first, *begin, "SELECT", "UPDATE", "INSERT", *["INSERT"] * extra, "COMMIT"]
     assert words(statements) == expected, statements
     outbox_inserts = [sql for sql in statements if "webhook_deliveries" in sql]
     assert len(outbox_inserts) == extra, statements

@@ -11,6 +11,8 @@ from array import array
 from sqlalchemy import (
     BigInteger,
     Integer,
+    String,
+    and_,
     bindparam,
     delete,
     func,
@@ -196,6 +198,25 @@ DEFINITION = Prepared(select(_data_key).where(_data_key.c.user_id == bindparam("
                                               _data_key.c.key == bindparam("key")))
 # PostgreSQL: held until the commit; a definition change of the key takes it exclusively
 SHARE_KEY = Prepared(select(func.pg_advisory_xact_lock_shared(bindparam("lock", type_=BigInteger))))
+# A write reads what it needs inside its transaction in one statement: the key's definition (null
+# columns without one) beside the customer it creates an entry of, or beside the entry it updates.
+_DEFINITION_COLUMNS = [column.label(f"definition_{column.name}") for column in _data_key.c]
+CUSTOMER_AND_DEFINITION = Prepared(
+    select(*CUSTOMER_NAMES.statement.selected_columns, *_DEFINITION_COLUMNS)
+    .outerjoin_from(_customer, _data_key, and_(_data_key.c.user_id == bindparam("owner"),
+                                               _data_key.c.key == bindparam("key")))
+    .where(_customer.c.id == bindparam("customer"), _customer.c.user_id == bindparam("owner")))
+# the entry's own key unless `key` names the one it is renamed to
+LOCK_ENTRY_AND_DEFINITION = Prepared(
+    ENTRY_BY_ID.add_columns(_entry.c.file_size, *_DEFINITION_COLUMNS)
+    .outerjoin(_data_key, and_(_data_key.c.user_id == _entry.c.user_id,
+                               _data_key.c.key == func.coalesce(bindparam("key", type_=String), _entry.c.key)))
+    .with_for_update(of=_entry))
+
+
+def _definition_from(row, start):
+    """The definition whose columns a combined read holds from `start` on, as DEFINITION gives it."""
+    return None if row[start] is None else DEFINITION.Row._make(row[start:])
 
 
 def _locked_entry(owner_id, entry_id):
@@ -227,11 +248,47 @@ def _definition(owner_id, key):
     return DEFINITION.first({"owner": owner_id, "key": key})
 
 
-def _definition_in_force(owner_id, key):
-    """Inside the write's transaction: the key's definition, which cannot change until the commit."""
+def _hold_key(owner_id, key):
+    """Inside the write's transaction: no definition change of the key until the commit (SQLite's
+    writers take turns for the whole transaction already)."""
     if db.engine.dialect.name == "postgresql":
         SHARE_KEY.execute({"lock": key_lock_id(owner_id, key)})
+
+
+def _definition_in_force(owner_id, key):
+    """Inside the write's transaction: the key's definition, which cannot change until the commit."""
+    _hold_key(owner_id, key)
     return _definition(owner_id, key)
+
+
+def _customer_and_definition_in_force(owner_id, customer_id, key):
+    """Inside a create's transaction: the customer's names (the contract's 400 when it is not the
+    caller's) and the key's definition in force, read together."""
+    _hold_key(owner_id, key)
+    row = CUSTOMER_AND_DEFINITION.first({"owner": owner_id, "customer": customer_id, "key": key}) \
+        if valid_id(customer_id) else None
+    if row is None:
+        raise InvalidInput.on("customer", f'Invalid pk "{customer_id}" - object does not exist.')
+    return row[:_NAMES], _definition_from(row, _NAMES)
+
+
+_NAMES = len(CUSTOMER_NAMES.statement.selected_columns)
+
+
+def _locked_entry_and_definition(owner_id, entry_id, key):
+    """Inside an update's transaction: the entry as _locked_entry gives it and the definition in
+    force of `key`, or of the entry's own key when `key` is None (SQLite only: on PostgreSQL the
+    key's lock is taken first, so the key must be known)."""
+    if key is not None:
+        _hold_key(owner_id, key)
+    row = LOCK_ENTRY_AND_DEFINITION.first({"owner": owner_id, "entry_id": entry_id, "key": key}) \
+        if valid_id(entry_id) else None
+    if row is None:
+        raise NotFound(ENTRY_NOT_FOUND)
+    return row, _definition_from(row, _LOCKED)
+
+
+_LOCKED = len(LOCK_ENTRY.statement.selected_columns)
 
 
 def typed_columns(definition, key, value, file_name, file_size):
@@ -249,11 +306,17 @@ def typed_columns(definition, key, value, file_name, file_size):
 
 
 def create_entry(owner_id, customer_id, key, value="", file=None, source=None):
-    names = _customer_names(owner_id, customer_id)
-    if not value and file is None:
-        raise InvalidInput.on("non_field_errors", VALUE_OR_FILE)
+    # A text value to a customer id that can exist: the customer is read with the key's definition,
+    # inside the transaction. Otherwise the refusals come first, in the contract's order: the
+    # customer, then neither value nor file, then a file the definition refuses (before its bytes
+    # are stored).
+    names = None
+    if file is not None or not value or not valid_id(customer_id):
+        names = _customer_names(owner_id, customer_id)
+        if not value and file is None:
+            raise InvalidInput.on("non_field_errors", VALUE_OR_FILE)
     upload = _upload_facts(file)
-    if file is not None:  # refused before its bytes are stored, when the definition says so already
+    if file is not None:
         typed_columns(_definition(owner_id, key), key, value, *upload)
     now = utcnow()
     with _writing(customer_id) as write:
@@ -261,11 +324,16 @@ def create_entry(owner_id, customer_id, key, value="", file=None, source=None):
         stored = _store(file)
         write.files.append(stored)
         # the entry as answered and its change, made before the write takes its lock: only the
-        # id, and the value when the key's type writes it in another form, are known inside
-        created = changes.entry_created(owner_id, EntryRow(None, customer_id, owner_id, key, value, stored,
-                                                           upload[0], now, now, *names), source)
+        # id, the customer's names when not read yet, and the value when the key's type writes it
+        # in another form, are known inside
+        entry = EntryRow(None, customer_id, owner_id, key, value, stored, upload[0], now, now, *(names or _NO_NAMES))
+        created = changes.entry_created(owner_id, entry, source)
         with transaction():
-            columns = typed_columns(_definition_in_force(owner_id, key), key, value, *upload)
+            if names is None:
+                names, definition = _customer_and_definition_in_force(owner_id, customer_id, key)
+            else:
+                definition = _definition_in_force(owner_id, key)
+            columns = typed_columns(definition, key, value, *upload)
             values = {"customer_id": customer_id, "user_id": owner_id, "key": key, "file": stored,
                       "file_name": upload[0], "file_size": upload[1], "created_at": now, "updated_at": now, **columns}
             # a customer deleted since the check fails the foreign key
@@ -274,8 +342,11 @@ def create_entry(owner_id, customer_id, key, value="", file=None, source=None):
                              *names)
             if columns["value"] != value:
                 created = changes.entry_created(owner_id, entry, source)
-            changes.record_on_driver(changes.with_entry_id(created, entry_id))
+            changes.record_on_driver(changes.with_entry(created, entry))
     return entry
+
+
+_NO_NAMES = (None,) * len(CUSTOMER_NAMES.statement.selected_columns)  # until they are read
 
 
 class _KeyChanged(Exception):
@@ -290,7 +361,12 @@ def update_entry(owner_id, entry_id, key=None, value=None, file=None, remove_fil
     entry is read again, checked against `if_match` (ETags), and written with its change in one
     short transaction; the file is stored before it.
     """
-    entry = get_entry(owner_id, entry_id)
+    # The entry is read before the transaction only where its key is needed there: to check a file
+    # against the key's definition before its bytes are stored, and on PostgreSQL to take the key's
+    # lock when the update keeps the key. Otherwise the entry is read, locked, with its definition.
+    entry = None
+    if file is not None or (key is None and db.engine.dialect.name == "postgresql"):
+        entry = get_entry(owner_id, entry_id)
     if file is not None and remove_file:
         raise InvalidInput.on("non_field_errors", FILE_OR_REMOVE)
     upload = _upload_facts(file)
@@ -303,13 +379,14 @@ def update_entry(owner_id, entry_id, key=None, value=None, file=None, remove_fil
             replacement = (_store(file), *upload)
             write.files.append(replacement[0])
         while True:
-            write.key = entry.key if key is None else key
+            # None: the entry's own key, read with it (SQLite, whose writers take turns)
+            write.key = key if key is not None else entry.key if entry is not None else None
             try:
                 with transaction():
-                    definition = _definition_in_force(owner_id, write.key)
-                    entry = _locked_entry(owner_id, entry_id)
-                    if key is None and entry.key != write.key:
+                    entry, definition = _locked_entry_and_definition(owner_id, entry_id, write.key)
+                    if key is None and write.key is not None and entry.key != write.key:
                         raise _KeyChanged
+                    write.key = entry.key if key is None else key
                     _check_if_match(entry, if_match)
                     columns = _changes(owner_id, entry, key, value, replacement, definition)
                     if columns is None:
