@@ -135,7 +135,7 @@ def test_from_the_oldest_each_change_with_its_data(client, alice):
                                    {"username": "solo"}, {"last_name": "Only"}, {"email": "x@example.com"}],
                          ids=["all", "username", "last name", "none"])
 def test_a_created_entrys_change_carries_its_answer_whatever_the_customers_names(client, alice, names):
-    """A create's change is made before its transaction reads the customer; its name goes in after."""
+    """A create's change is made before its transaction, from the customer's names read first."""
     customer = ok(client.post(CUSTOMERS, headers=alice.headers, json=names), 201)
     created = client.post(ENTRIES, headers=alice.headers, json={"customer": customer["id"], "key": "k", "value": "v"})
     [change] = ok(feed(client, alice, kind="entry.created", customer=customer["id"]))

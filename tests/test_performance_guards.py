@@ -95,7 +95,7 @@ def test_a_write_is_one_short_transaction_of_constant_statements(app, client, al
     """A create or update reads its key's definition and writes the row and its change in one
     transaction (so a definition change cannot slip in between), and nothing else: the statements
     are the same whatever the data, and on PostgreSQL the key's shared advisory lock comes first.
-    The definition is read in the same statement as the customer (create) or the entry (update)."""
+    An update reads the definition in the statement that locks the entry."""
     with app.app_context():
         customer = Customer(user_id=alice.id, first_name="Ann")
         customer.index_for_search()
@@ -110,8 +110,8 @@ def test_a_write_is_one_short_transaction_of_constant_statements(app, client, al
 
     created, statements = count_statements(app, client, "/api/message/customer-data/", alice.headers, "POST",
                                            json={"customer": customer_id, "key": "k", "value": "v"})
-    # the token check; then the customer's names with the definition, the insert and its change
-    assert words(statements) == ["SELECT", *begin, "SELECT", "INSERT", "INSERT", "COMMIT"], statements
+    # the token check, the customer's name; then the definition, the insert and its change
+    assert words(statements) == ["SELECT", "SELECT", *begin, "SELECT", "INSERT", "INSERT", "COMMIT"], statements
     # PostgreSQL takes the lock of the key an update keeps, so it reads the entry's key first
     keeps_key = ["SELECT"] if postgresql else []
     for body, read_first, old_definition in (({"value": "w"}, keeps_key, []), ({"key": "renamed"}, [], ["SELECT"])):

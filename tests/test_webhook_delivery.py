@@ -973,7 +973,7 @@ def test_the_outbox_costs_one_insert_and_nothing_without_an_endpoint(app, client
     if write == "create":
         _, statements = count_statements(app, client, ENTRIES, alice.headers, "POST",
                                          json={"customer": customer, "key": "new", "value": "v"})
-        expected = ["SELECT", *begin, "SELECT", "INSERT", "INSERT", *["INSERT"] * extra, "COMMIT"]
+        expected = ["SELECT", "SELECT", *begin, "SELECT", "INSERT", "INSERT", *["INSERT"] * extra, "COMMIT"]
     else:
         _, statements = count_statements(app, client, f"{ENTRIES}{entry['id']}/", alice.headers, "PUT",
                                          json={"value": "w"})

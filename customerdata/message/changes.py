@@ -12,7 +12,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from .. import request_id
 from ..extensions import db
-from ..models import Change, display_name, utcnow
+from ..models import Change, utcnow
 from ..prepared import Prepared
 from ..serialization import item_dumper
 from ..storage import media_url_path
@@ -101,13 +101,9 @@ def entry_created(owner_id, entry, source=None):
     return entry_change(owner_id, "entry.created", entry, changes, source)
 
 
-def with_entry(change, entry):
-    """A create's change made before its entry had an id (outside the write's lock), with the id
-    and the customer's name of `entry`, the EntryRow it answers."""
-    change["entry_id"] = change["data"]["id"] = entry.id
-    change["data"]["customer_name"] = display_name(entry.customer, entry.customer_first_name,
-                                                   entry.customer_last_name, entry.customer_username,
-                                                   entry.customer_source)
+def with_entry_id(change, entry_id):
+    """A create's change made before its entry had an id (outside the write's lock), with the id."""
+    change["entry_id"] = change["data"]["id"] = entry_id
     return change
 
 
