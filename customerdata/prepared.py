@@ -66,7 +66,7 @@ class Prepared:
         return self._run(parameters, fetch=False)
 
     def _run(self, parameters, fetch):
-        dialect = db.engine.dialect
+        dialect = _dialect()
         sql, names, fixed, processors, positional, converters = self._compiled(dialect)
         if fixed:
             parameters = fixed | parameters
@@ -109,21 +109,22 @@ def transaction():
     writes, would otherwise fail with "database is locked" when another process wrote in between;
     this way it waits its turn (busy_timeout).
     """
-    dialect = db.engine.dialect
+    dialect = _dialect()
+    state = g._get_current_object()
     with _writers_take_turns(db.engine) if dialect.name == "sqlite" else nullcontext():
         _on_driver("BEGIN IMMEDIATE" if dialect.name == "sqlite" else "BEGIN", None, False, dialect)
-        connection = g._driver_connection
-        g._driver_transaction = True  # no statement is run again on another connection now
+        connection = state._driver_connection
+        state._driver_transaction = True  # no statement is run again on another connection now
         try:
             yield
             _on_driver("COMMIT", None, False, dialect)
         except BaseException:
-            if g.get("_driver_connection") is connection:  # still usable, not discarded as dead
+            if state.get("_driver_connection") is connection:  # still usable, not discarded as dead
                 with suppress(exc.DBAPIError):  # the error that got here is the one to report
                     _on_driver("ROLLBACK", None, False, dialect)
             raise
         finally:
-            g._driver_transaction = False
+            state._driver_transaction = False
 
 
 _turn_lock = threading.Lock()
@@ -158,9 +159,12 @@ def _writers_take_turns(engine):
 
 def _on_driver(sql, arguments, fetch, dialect, prepare=False, retry=True):
     connection = cursor = None
-    first = "_driver_connection" not in g  # the request's first statement here: it checks out
+    state = g._get_current_object()
+    first = "_driver_connection" not in state  # the request's first statement here: it checks out
     try:
-        connection = driver_connection()
+        connection = state.get("_driver_connection")
+        if connection is None:
+            connection = driver_connection()
         cursor = connection.cursor()
         if dialect.name == "postgresql":  # psycopg prepares only when told (config.py)
             cursor.execute(sql, arguments, prepare=prepare)
@@ -190,6 +194,16 @@ def _may_run_again(sql, first):
     autocommit on a connection that worked a moment ago may have been done before the server
     went away: that one is answered as the error it is."""
     return not g.get("_driver_transaction") and (first or sql.startswith(("SELECT", "BEGIN")))
+
+
+def _dialect():
+    """The dialect of the app context's engine, remembered in `g`: `db.engine` and each access
+    through the `g` proxy cost about a microsecond, and every statement here needs the dialect."""
+    state = g._get_current_object()
+    dialect = state.get("_driver_dialect")
+    if dialect is None:
+        dialect = state._driver_dialect = db.engine.dialect
+    return dialect
 
 
 def driver_connection():

@@ -131,6 +131,17 @@ def test_from_the_oldest_each_change_with_its_data(client, alice):
     assert found[1]["data"]["value"] == "free"
 
 
+@pytest.mark.parametrize("names", [{"first_name": "Ann", "last_name": "Lee", "username": "ann", "source": "telegram"},
+                                   {"username": "solo"}, {"last_name": "Only"}, {"email": "x@example.com"}],
+                         ids=["all", "username", "last name", "none"])
+def test_a_created_entrys_change_carries_its_answer_whatever_the_customers_names(client, alice, names):
+    """A create's change is made before its transaction, from the customer's names read first."""
+    customer = ok(client.post(CUSTOMERS, headers=alice.headers, json=names), 201)
+    created = client.post(ENTRIES, headers=alice.headers, json={"customer": customer["id"], "key": "k", "value": "v"})
+    [change] = ok(feed(client, alice, kind="entry.created", customer=customer["id"]))
+    assert change["data"] == without_file_url(ok(created, 201))
+
+
 def test_values_rewritten_by_a_definition_carry_the_rewritten_entry(client, alice, customer):
     entry = make_entry(client, alice, customer, "vip", "YES")
     ok(client.post(KEYS, headers=alice.headers, json={"key": "vip", "type": "boolean"}), 201)
