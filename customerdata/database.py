@@ -10,7 +10,9 @@ from sqlalchemy import event, exc
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 log = logging.getLogger("customerdata.database")
 # the trigram index of search (models.SEARCH_INDEX), which its migration skips without pg_trgm
+# and btree_gin (keeping the trigrams-only index of migration 0602173a277f where there is one)
 SEARCH_INDEX_MISSING = ("SELECT to_regclass('customer_data') IS NOT NULL "
+                        "AND to_regclass('ix_customer_data_user_search_trgm') IS NULL "
                         "AND to_regclass('ix_customer_data_search_trgm') IS NULL")
 
 
@@ -31,9 +33,9 @@ def _warn_without_search_index(dbapi_connection, connection_record):
     finally:
         dbapi_connection.rollback()
     if missing:
-        log.warning("PostgreSQL has no trigram index for search (the pg_trgm extension could not be created): "
-                    "search reads every entry of its user. Create the extension as a superuser, then the index as "
-                    "migration 0602173a277f does.")
+        log.warning("PostgreSQL has no trigram index for search (the pg_trgm and btree_gin extensions could not "
+                    "be created): search reads every entry of its user. Create the extensions as a superuser, then "
+                    "the index as migration 3f8e2b6c1d47 does.")
 
 
 def _sqlite_connect(dbapi_connection, connection_record):

@@ -38,12 +38,22 @@ def test_search_through_the_trigram_index_keeps_the_contracts_semantics(postgres
                                     "now())"),
                                {"c": customer, "u": owner, "k": key, "v": value,
                                 "s": CustomerData.search_text_for(key, value)})
-        connection.execute(text("SET LOCAL enable_seqscan = off"))  # a few rows: the index only when forced
-        query = text(f"SELECT key FROM customer_data WHERE search_text LIKE :p ESCAPE '{LIKE_ESCAPE}'")
-        plan = "\n".join(connection.execute(text(f"EXPLAIN {query.text}"), {"p": like_pattern("ärger")}).scalars())
+        # many entries of the owner that match no term, so that reading them all would cost
+        connection.execute(text("INSERT INTO customer_data (customer_id, user_id, key, value, search_text, value_hash, "
+                                "created_at, updated_at) SELECT :c, :u, 'filler' || n, 'filler', 'filler' || n || "
+                                "E'\\nfiller', '', now(), now() FROM generate_series(1, 5000) AS n"),
+                           {"c": customer, "u": owner})
+        connection.execute(text(f"SELECT gin_clean_pending_list('{SEARCH_INDEX}')"))  # as autovacuum would
+        connection.execute(text("ANALYZE customer_data"))
+        connection.execute(text("SET LOCAL enable_seqscan = off"))
+        query = text(f"SELECT key FROM customer_data WHERE user_id = CAST(:u AS integer) AND search_text LIKE :p ESCAPE '{LIKE_ESCAPE}'")
+        plan = "\n".join(connection.execute(text(f"EXPLAIN {query.text}"),
+                                            {"u": owner, "p": like_pattern("ärger")}).scalars())
         assert SEARCH_INDEX in plan
+        # the owner and the trigrams both in the index's condition: no bitmap of all the owner's entries
+        assert "user_id =" in plan.split("Index Cond:")[1].split("\n")[0], plan
         for term, keys in EXPECTED.items():
-            found = set(connection.execute(query, {"p": like_pattern(term.casefold())}).scalars())
+            found = set(connection.execute(query, {"u": owner, "p": like_pattern(term.casefold())}).scalars())
             assert found == keys, term
 
 
