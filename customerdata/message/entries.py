@@ -124,16 +124,20 @@ def _recent_page_statement(by_key, lookups, offset):
                     planned_each_run=True)
 
 
-def _recent_page(customer_id, key, search, ordering, page, shapes, parameters, total):
-    """The page among the owner's newest entries (see RECENT_WINDOW_PER_ROW), or None to read it the whole way."""
-    reach = page.offset + (page.limit or 0)
-    ordering = ordering or DEFAULT_ORDER
-    if (page.limit is None or reach > RECENT_REACH or customer_id is not None or search_terms(search)
-            or (key is None and not shapes) or tuple(ordering) != DEFAULT_ORDER
+def _recent_page_for(customer_id, key, terms, ordering, page, shapes):
+    """The statement of a page among the owner's newest entries where it may hold the page (see
+    RECENT_WINDOW_PER_ROW), else None."""
+    if (page is None or page.limit is None or page.offset + page.limit > RECENT_REACH or customer_id is not None
+            or terms or (key is None and not shapes) or tuple(ordering or DEFAULT_ORDER) != DEFAULT_ORDER
             or db.engine.dialect.name != "sqlite"):
         return None
-    statement = _recent_page_statement(key is not None, shapes, page.offset > 0)
-    rows = statement.all(parameters | {"window": max(RECENT_WINDOW_MIN, RECENT_WINDOW_PER_ROW * reach)})
+    return _recent_page_statement(key is not None, shapes, page.offset > 0)
+
+
+def _recent_page(recent, page, parameters, total):
+    """The page as the owner's newest entries hold it, or None when they hold less than `total` promises."""
+    window = max(RECENT_WINDOW_MIN, RECENT_WINDOW_PER_ROW * (page.offset + page.limit))
+    rows = recent.all(parameters | {"window": window})
     return rows if len(rows) == min(page.limit, max(total - page.offset, 0)) else None
 
 
@@ -141,15 +145,15 @@ def list_entries(owner_id, customer_id=None, key=None, search="", ordering=None,
     """The caller's entries, filtered, searched, ordered (`value` by the type of `key`) and paged."""
     if customer_id is not None and not valid_id(customer_id):
         return [], (0 if page else None)
-    rows, count, parameters, shapes = _list_statements(owner_id, customer_id, key, search, ordering, page,
+    rows, count, parameters, recent = _list_statements(owner_id, customer_id, key, search, ordering, page,
                                                        value_lookups)
     if page is None:
         return rows.all(parameters), None
     # an offset past every row is an empty page; capped so that no database overflows on it
     parameters.update(limit=page.limit, offset=min(page.offset, MAX_ID))
     total = count.scalar(parameters)
-    recent = _recent_page(customer_id, key, search, ordering, page, shapes, parameters, total)
-    return (rows.all(parameters) if recent is None else recent), total
+    found = None if recent is None else _recent_page(recent, page, parameters, total)
+    return (rows.all(parameters) if found is None else found), total
 
 
 EXPORT_BATCH = 1000
@@ -209,7 +213,7 @@ def _list_statements(owner_id, customer_id, key, search, ordering, page, value_l
     rows, count = _entry_list_statements(customer_id is not None, key is not None, len(terms),
                                          tuple(ordering) if ordering else None, limited, offset, shapes,
                                          value_type or "text", ids_only, after_id)
-    return rows, count, parameters, shapes
+    return rows, count, parameters, _recent_page_for(customer_id, key, terms, ordering, page, shapes)
 
 
 def list_customer_entries(owner_id, customer_id, key=None, search="", ordering=None, page=None, value_lookups=()):
