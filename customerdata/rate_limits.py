@@ -44,6 +44,22 @@ def path_of(uri):
     return uri[len(prefix):]
 
 
+def _use_wal(connection):
+    """Put the file in WAL mode (kept by the file: once is enough). The switch needs the file to
+    itself, and SQLite answers "database is locked" at once, without waiting out the busy timeout,
+    while another process opens it too: the workers of a fresh instance start side by side, and
+    one that failed here failed to boot. So it tries again until BUSY_TIMEOUT has passed."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SQLiteStorage(Storage):
     STORAGE_SCHEME = ["sqlite"]
 
@@ -55,7 +71,7 @@ class SQLiteStorage(Storage):
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         # at start-up, so that a folder that cannot hold the file fails here, not on the first login
         connection = self._connection()
-        connection.execute("PRAGMA journal_mode=WAL")  # kept by the file: once is enough
+        _use_wal(connection)
         connection.execute(SCHEMA)
 
     @property

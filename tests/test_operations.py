@@ -1,6 +1,7 @@
 """What an operator relies on: health, logs, proxies, CORS, rate limits, headers."""
 import json
 import logging
+import multiprocessing
 import os
 import re
 import time
@@ -235,6 +236,32 @@ def test_the_sqlite_store_starts_a_new_window_when_the_old_one_ends(tmp_path):
     assert store.incr("k", 60, amount=2) == 2
     store.clear("k")
     assert store.get("k") == 0 and store.check()
+
+
+def _open_store(path, barrier, outcomes):
+    from customerdata.rate_limits import SQLiteStorage
+    barrier.wait()
+    try:
+        SQLiteStorage(f"sqlite:///{path}")
+        outcomes.put("opened")
+    except Exception as error:  # what a worker that fails to boot would die of
+        outcomes.put(repr(error))
+
+
+def test_workers_starting_together_all_open_a_fresh_sqlite_store(tmp_path):
+    """The workers of a fresh instance start side by side, each switching the new file to WAL;
+    one of eight used to fail with "database is locked" about once in twenty opens."""
+    context = multiprocessing.get_context("fork")
+    for round_ in range(10):
+        barrier, outcomes = context.Barrier(8), context.Queue()
+        workers = [context.Process(target=_open_store, args=(tmp_path / f"limits{round_}.sqlite3", barrier, outcomes))
+                   for _ in range(8)]
+        for worker in workers:
+            worker.start()
+        answers = [outcomes.get(timeout=30) for _ in workers]
+        for worker in workers:
+            worker.join(30)
+        assert answers == ["opened"] * 8, answers
 
 
 def test_the_login_limit_holds_across_gunicorn_workers():
