@@ -121,12 +121,6 @@ def register_extensions(app):
     app.teardown_appcontext(release_driver_connection)
     jwt.init_app(app)
     limiter.init_app(app)
-    # Every limit here is declared on its route, and decorated routes are checked by their
-    # decorator; the before-request pass only serves default limits, which this app has none of,
-    # and costs every other request a walk over the limiter's registry.
-    hooks = app.before_request_funcs.get(None, [])
-    if limiter._check_request_limit in hooks:  # absent when RATELIMIT_ENABLED is off
-        hooks.remove(limiter._check_request_limit)
     if app.config["CORS_ORIGINS"]:
         cors.init_app(app, resources={r"/api/*": {}, r"/media/*": {}}, origins=app.config["CORS_ORIGINS"],
                       allow_headers=["Authorization", "Content-Type", "X-Request-ID"],

@@ -1,12 +1,12 @@
 """Extension objects, unbound: the application factory binds them with init_app."""
 from flask_cors import CORS
-from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 from .jwt_manager import CachingJWTManager
+from .route_limiter import RouteLimiter
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -25,7 +25,7 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 jwt = CachingJWTManager()
 # the client address is the peer's, or the proxy-reported one once ProxyFix trusts the proxy
-limiter = Limiter(key_func=get_remote_address)
+limiter = RouteLimiter(key_func=get_remote_address)
 cors = CORS()
 
 

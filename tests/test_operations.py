@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from customerdata import create_app
-from customerdata.extensions import db
+from customerdata.extensions import db, limiter
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -182,6 +182,21 @@ def test_retry_after_is_only_on_the_429(app_config):
     for response in (registered, logged_in, refreshed, wrong):
         assert "Retry-After" not in response.headers, response.status_code
     assert 0 < int(throttled.headers["Retry-After"]) <= 60
+
+
+def test_rate_limit_headers_come_from_the_limited_routes_only(app_config, monkeypatch):
+    """flask-limiter's after-request pass runs for a request that checked a limit, and only then."""
+    app = fresh_app(app_config, LOGIN_RATE_LIMIT="5 per minute")
+    # the limiter is one object for every app of the process, and reads RATELIMIT_HEADERS_ENABLED
+    # from the first one only
+    monkeypatch.setattr(limiter, "_headers_enabled", True)
+    client = app.test_client()
+    limited = _hammer_login(client, 2)[-1]
+    assert limited.status_code == 401
+    assert (limited.headers["X-RateLimit-Limit"], limited.headers["X-RateLimit-Remaining"]) == ("5", "3")
+    unlimited = client.get("/healthz")
+    assert unlimited.status_code == 200
+    assert not [name for name in unlimited.headers.keys() if name.startswith("X-RateLimit")]
 
 
 def test_default_limits_are_the_documented_ones(app):
