@@ -21,7 +21,8 @@ per customer and per entry (the feed). Users:
 The server is the project under gunicorn (2 sync workers, 127.0.0.1, rate limits off); each
 request is measured with wrk (8 connections, 2 threads) for --seconds against each user, and the
 table gives p50/p99 (ms) and req/s for both users and the ratio of the p50s. The deep page is
-at three quarters of each user's entries (offset=750 and offset=150000), the feed page after the
+at three quarters of each user's entries (offset=750 and offset=150000), then the same page as the
+Link next URL of the page before it asks for it (with the last row's cursor), the feed page after the
 user's 151st-newest change. Export is timed
 whole (rows/s), the bulk upsert (1,000 items, updates of existing entries) as a median of three,
 and creating a `decimal` definition over `score` (one value per customer) once. --reuse skips
@@ -51,6 +52,7 @@ sys.path.insert(0, str(REPO))
 
 from live_server import DIRECT, api, live_server  # noqa: E402
 
+from customerdata.listing import Position  # noqa: E402
 from customerdata.message.value_types import untyped  # noqa: E402
 
 TOTAL_ENTRIES = 1_000_000
@@ -438,17 +440,23 @@ def targets(database_url, user_id, customers):
     """What each request names for one user: an entry, a customer, a recent cursor, an offset."""
     from sqlalchemy import create_engine, text
 
+    offset = customers * KEYS_PER_CUSTOMER * 3 // 4
     engine = create_engine(database_url)
     with engine.connect() as connection:
         entry = connection.scalar(text("SELECT min(id) FROM customer_data WHERE user_id = :u"), {"u": user_id})
+        # the last entry of the page before the deep one: the cursor of that page's Link next URL
+        before_created_at, before_id = connection.execute(text(
+            "SELECT created_at, id FROM customer_data WHERE user_id = :u ORDER BY created_at DESC, id DESC "
+            "LIMIT 1 OFFSET :o"), {"u": user_id, "o": offset - 1}).one()
         customer = connection.scalar(text("SELECT max(id) FROM customers WHERE user_id = :u"), {"u": user_id})
         txid, change = connection.execute(text(
             "SELECT txid, id FROM changes WHERE user_id = :u ORDER BY txid DESC, id DESC LIMIT 1 OFFSET 150"),
             {"u": user_id}).one()
     engine.dispose()
     cursor = urlsafe_b64encode(f"{txid}.{change}".encode()).decode().rstrip("=")
-    return {"entry": entry, "customer": customer, "cursor": cursor,
-            "offset": customers * KEYS_PER_CUSTOMER * 3 // 4}
+    position = Position(datetime.fromisoformat(str(before_created_at)), before_id)
+    return {"entry": entry, "customer": customer, "cursor": cursor, "offset": offset,
+            "position": position.cursor()}
 
 
 SEARCHED_WORD = "rock"  # a 4-letter word of both word lists
@@ -464,6 +472,8 @@ def requests_of(target):
                                                    "&ordering=-data.last_order"),
         ("changes feed, 100 after a recent cursor", f"/api/message/changes/?after={target['cursor']}&limit=100"),
         ("offset=3/4 of entries&limit=50", f"/api/message/customer-data/?offset={target['offset']}&limit=50"),
+        ("the same page from the Link next before it (cursor)",
+         f"/api/message/customer-data/?limit=50&offset={target['offset']}&cursor={target['position']}"),
     ]
 
 

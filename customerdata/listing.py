@@ -1,6 +1,10 @@
 """What every list route shares: its query arguments, search terms, ordering and paging headers."""
+import binascii
 import re
+from base64 import urlsafe_b64decode, urlsafe_b64encode
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 import marshmallow as ma
@@ -11,6 +15,7 @@ from .fields import Integer, Text
 from .models import fold
 
 MAX_LIMIT = 1000
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL; larger ones exist nowhere
 SEARCH_SEPARATORS = re.compile(r"[\s,]+")
 
 
@@ -75,24 +80,61 @@ class ListArgsSchema(PageArgsSchema):
     search = Text(allow_blank=True, load_default="")
 
 
+class Position(NamedTuple):
+    """Where a row stands in a newest-first list: its creation time, then its id."""
+
+    created_at: datetime
+    id: int
+
+    def cursor(self):
+        """The opaque text a `cursor` argument carries to start a page after this row."""
+        return urlsafe_b64encode(f"{self.created_at.isoformat()}|{self.id}".encode()).rstrip(b"=").decode()
+
+
+class Cursor(Text):
+    """A newest-first list's keyset position (`Position`), as the Link header's next URL carries it.
+
+    With it the next page starts right after the last row of the one before, found through the
+    list's index, instead of skipping `offset` rows one by one (at offset=150,000 that skipping was
+    most of the request), and a row added or removed above meanwhile shifts nothing.
+    """
+
+    default_error_messages = {**Text.default_error_messages,
+                              "cursor": "Invalid cursor: use the URL of the Link header's rel=\"next\"."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            instant, separator, row_id = urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii").partition("|")
+            position = Position(datetime.fromisoformat(instant), int(row_id))
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise self.make_error("cursor") from None
+        if not separator or position.created_at.tzinfo is not None or not 0 < position.id <= MAX_ID:
+            raise self.make_error("cursor")
+        return position
+
+
 @dataclass
 class Page:
     limit: int | None
     offset: int
+    after: Position | None = None  # the keyset position of a `cursor`, where the page starts instead of `offset`
 
     @classmethod
     def from_args(cls, args):
-        if "limit" not in args and "offset" not in args:
+        if "limit" not in args and "offset" not in args and "cursor" not in args:
             return None
-        return cls(args.get("limit"), args.get("offset", 0))
+        return cls(args.get("limit"), args.get("offset", 0), args.get("cursor"))
 
 
-def paging_headers(page, total):
-    """X-Total-Count and a Link header with next/prev URLs for the current request."""
+def paging_headers(page, total, next_position=None):
+    """X-Total-Count and a Link header with next/prev URLs for the current request; the next URL
+    carries `next_position` (the last row's, in a newest-first list) as its cursor."""
     headers = {"X-Total-Count": str(total)}
     links = []
     if page.limit is not None and page.offset + page.limit < total:
-        links.append(f'<{_paged_url(page.offset + page.limit, page.limit)}>; rel="next"')
+        cursor = None if next_position is None else next_position.cursor()
+        links.append(f'<{_paged_url(page.offset + page.limit, page.limit, cursor)}>; rel="next"')
     if page.offset > 0:
         # without a limit this page runs to the end, and the one before it is everything above it
         limit = page.limit if page.limit is not None else page.offset
@@ -102,7 +144,10 @@ def paging_headers(page, total):
     return headers
 
 
-def _paged_url(offset, limit):
+def _paged_url(offset, limit, cursor=None):
     args = request.args.to_dict(flat=False)
     args["offset"], args["limit"] = [str(offset)], [str(limit)]
+    args.pop("cursor", None)
+    if cursor is not None:
+        args["cursor"] = [cursor]
     return f"{request.base_url}?{urlencode(args, doseq=True)}"

@@ -18,6 +18,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -25,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import InvalidInput, NotFound, PreconditionFailed
 from ..extensions import db
 from ..fields import client_file_name
-from ..listing import LIKE_ESCAPE, Page, like_pattern, search_terms
+from ..listing import LIKE_ESCAPE, Page, Position, like_pattern, search_terms
 from ..models import CustomerData, DataKey, utcnow
 from ..prepared import Prepared, transaction
 from ..storage import get_storage
@@ -46,11 +47,16 @@ ENTRY_BY_ID = ENTRIES.where(_entry.c.id == bindparam("entry_id"))
 READ_ENTRY = Prepared(ENTRY_BY_ID)
 
 
+# the rows after a cursor's position in the newest-first order, found through (user_id, created_at, id)
+BEFORE_POSITION = tuple_(_entry.c.created_at, _entry.c.id) < tuple_(
+    bindparam("before_created_at", type_=_entry.c.created_at.type), bindparam("before_id", type_=Integer))
+
+
 @functools.lru_cache(maxsize=512)
 def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset, lookups=(), value_type=None,
-                           ids_only=False, after_id=False):
+                           ids_only=False, after_id=False, before=False):
     """(rows, count) prepared reads for one shape of list request (rows: only their ids, with
-    ids_only; after an id, with after_id).
+    ids_only; after an id, with after_id; a page after a cursor's position, newest first, with before).
 
     The count and a page's ids read the entries alone: every entry has its customer (a foreign
     key), so the join to customers only names the rows of the page. A deep offset otherwise
@@ -71,9 +77,11 @@ def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset
     planned = {"planned_each_run": bool(by_key or terms or lookups) and not by_customer}
     if ids_only:
         query = matching.order_by(*clauses)
-    elif offset or limited:
+    elif offset or limited or before:
         page = matching.order_by(*clauses)
-        if offset:
+        if before:
+            page = page.where(BEFORE_POSITION)
+        elif offset:
             page = page.offset(bindparam("offset", type_=Integer))
         if limited:
             page = page.limit(bindparam("limit", type_=Integer))
@@ -127,7 +135,8 @@ def _recent_page_statement(by_key, lookups, offset):
 def _recent_page_for(customer_id, key, terms, ordering, page, shapes):
     """The statement of a page among the owner's newest entries where it may hold the page (see
     RECENT_WINDOW_PER_ROW), else None."""
-    if (page is None or page.limit is None or page.offset + page.limit > RECENT_REACH or customer_id is not None
+    if (page is None or page.limit is None or page.offset + page.limit > RECENT_REACH or page.after is not None
+            or customer_id is not None
             or terms or (key is None and not shapes) or tuple(ordering or DEFAULT_ORDER) != DEFAULT_ORDER
             or db.engine.dialect.name != "sqlite"):
         return None
@@ -208,11 +217,14 @@ def _list_statements(owner_id, customer_id, key, search, ordering, page, value_l
     for index, typed in enumerate(typed_lookups):
         parameters.update(value_filters.lookup_parameters(typed, f"v{index}_"))
     limited = page is not None and page.limit is not None
-    offset = page is not None and page.offset > 0
+    before = page is not None and page.after is not None
+    if before:
+        parameters.update(before_created_at=page.after.created_at, before_id=page.after.id)
+    offset = page is not None and page.offset > 0 and not before
     shapes = tuple(typed.shape for typed in typed_lookups)
     rows, count = _entry_list_statements(customer_id is not None, key is not None, len(terms),
                                          tuple(ordering) if ordering else None, limited, offset, shapes,
-                                         value_type or "text", ids_only, after_id)
+                                         value_type or "text", ids_only, after_id, before)
     return rows, count, parameters, _recent_page_for(customer_id, key, terms, ordering, page, shapes)
 
 
@@ -220,6 +232,13 @@ def list_customer_entries(owner_id, customer_id, key=None, search="", ordering=N
     if not valid_id(customer_id) or CUSTOMER_NAMES.first({"owner": owner_id, "customer": customer_id}) is None:
         raise NotFound(CUSTOMER_NOT_FOUND)
     return list_entries(owner_id, customer_id, key, search, ordering, page, value_lookups)
+
+
+def next_position(rows, ordering):
+    """Where the page after `rows` starts, in a newest-first list; None in another order."""
+    if rows and tuple(ordering or DEFAULT_ORDER) == DEFAULT_ORDER:
+        return Position(rows[-1].created_at, rows[-1].id)
+    return None
 
 
 def get_entry(owner_id, entry_id):

@@ -4,10 +4,8 @@ from collections import namedtuple
 from sqlalchemy import bindparam, func, select
 
 from ..extensions import db
-from ..listing import LIKE_ESCAPE, like_pattern, search_terms
+from ..listing import LIKE_ESCAPE, MAX_ID, like_pattern, search_terms
 from ..models import Customer, CustomerData
-
-MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL; larger ones exist nowhere
 
 
 def valid_id(value):

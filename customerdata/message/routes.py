@@ -35,8 +35,8 @@ bp.before_request(require_access_token)  # every route of this blueprint needs a
 idempotency.register(bp)  # after the token check: keys are per user
 
 
-def _listed(dump, rows, total, page):
-    return dump(rows), 200, (paging_headers(page, total) if page else {})
+def _listed(dump, rows, total, page, next_position=None):
+    return dump(rows), 200, (paging_headers(page, total, next_position) if page else {})
 
 
 @bp.get("/customers/")
@@ -95,7 +95,7 @@ def list_entries(args):
     page = Page.from_args(args)
     rows, total = entries.list_entries(current_user_id(), args.get("customer"), args.get("key"), args["search"],
                                        args.get("ordering"), page, args["value_lookups"])
-    return _listed(dump_entries, rows, total, page)
+    return _listed(dump_entries, rows, total, page, entries.next_position(rows, args.get("ordering")))
 
 
 def entry_answer(entry, status=200):
@@ -150,7 +150,7 @@ def list_customer_entries(args, customer_id):
     page = Page.from_args(args)
     rows, total = entries.list_customer_entries(current_user_id(), customer_id, args.get("key"), args["search"],
                                                 args.get("ordering"), page, args["value_lookups"])
-    return _listed(dump_entries, rows, total, page)
+    return _listed(dump_entries, rows, total, page, entries.next_position(rows, args.get("ordering")))
 
 
 @bp.post("/customer-data/bulk-delete/")

@@ -15,7 +15,7 @@ from ..fields import (
     Timestamp,
     Upload,
 )
-from ..listing import ListArgsSchema, Ordering
+from ..listing import Cursor, ListArgsSchema, Ordering
 from ..models import CUSTOMER_SOURCES, display_name
 from ..storage import get_storage, media_url_path
 from .value_types import LOOKUPS, ValueLookup
@@ -191,6 +191,8 @@ class EntryListArgsSchema(ListArgsSchema):
 
     key = Text(trim=False, allow_blank=True)  # exact match; a Text refuses what no key can be (NUL)
     ordering = Ordering(ENTRY_ORDERING)
+    cursor = Cursor(metadata={"description": "Where the page starts in the newest-first order, instead of "
+                                             "`offset`: as the Link header's rel=\"next\" URL carries it."})
     locals().update({name: Text(trim=False, allow_blank=True, metadata={"description": VALUE_DESCRIPTIONS[lookup]})
                      for name, lookup in VALUE_PARAMETERS.items()})
 
@@ -198,6 +200,11 @@ class EntryListArgsSchema(ListArgsSchema):
     def value_needs_a_key(self, data, **kwargs):
         if "key" not in data and any(name in data for name in VALUE_PARAMETERS):
             raise ma.ValidationError({"key": ["Filtering on value needs a key."]})
+
+    @validates_schema
+    def cursor_in_the_newest_first_order(self, data, **kwargs):
+        if "cursor" in data and data.get("ordering") not in (None, [("created_at", True)]):
+            raise ma.ValidationError({"cursor": ["A cursor pages the default order (newest first) only."]})
 
     @post_load
     def gather_value_lookups(self, data, **kwargs):
