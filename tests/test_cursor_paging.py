@@ -15,13 +15,6 @@ INVALID = {"cursor": ['Invalid cursor: use the URL of the Link header\'s rel="ne
 
 
 @pytest.fixture
-def customer(client, alice):
-    response = client.post("/api/message/customers/", json={"first_name": "Ann"}, headers=alice.headers)
-    assert response.status_code == 201
-    return response.get_json()["id"]
-
-
-@pytest.fixture
 def entries(app, client, alice, customer):
     """Seven entries, k0 oldest; k2, k3 and k4 created at the same instant (ties go by id)."""
     ids = []
