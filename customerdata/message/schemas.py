@@ -18,6 +18,7 @@ from ..fields import (
 from ..listing import Cursor, ListArgsSchema, Ordering
 from ..models import CUSTOMER_SOURCES, display_name
 from ..storage import get_storage, media_url_path
+from .queries import DEFAULT_ORDER
 from .value_types import LOOKUPS, ValueLookup
 
 
@@ -203,7 +204,7 @@ class EntryListArgsSchema(ListArgsSchema):
 
     @validates_schema
     def cursor_in_the_newest_first_order(self, data, **kwargs):
-        if "cursor" in data and data.get("ordering") not in (None, [("created_at", True)]):
+        if "cursor" in data and tuple(data.get("ordering") or DEFAULT_ORDER) != DEFAULT_ORDER:
             raise ma.ValidationError({"cursor": ["A cursor pages the default order (newest first) only."]})
 
     @post_load
