@@ -7,12 +7,14 @@ import threading
 from flask import has_request_context, request
 from sqlalchemy import event, exc
 
+from .models import SEARCH_INDEX
+
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 log = logging.getLogger("customerdata.database")
 # the trigram index of search (models.SEARCH_INDEX), which its migration skips without pg_trgm
 # and btree_gin (keeping the trigrams-only index of migration 0602173a277f where there is one)
 SEARCH_INDEX_MISSING = ("SELECT to_regclass('customer_data') IS NOT NULL "
-                        "AND to_regclass('ix_customer_data_user_search_trgm') IS NULL "
+                        f"AND to_regclass('{SEARCH_INDEX}') IS NULL "
                         "AND to_regclass('ix_customer_data_search_trgm') IS NULL")
 
 

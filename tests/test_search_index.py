@@ -24,14 +24,21 @@ EXPECTED = {"ärger": {"école"}, "BÜRO": {"école"}, "0% s": {"percent"}, "a_b
             "h/t": {"slash"}, "ωμέγα": {"omega"}, "sure": {"percent", "plain"}}
 
 
-def test_search_through_the_trigram_index_keeps_the_contracts_semantics(postgresql):
-    registered = postgresql.test_client().post("/api/accounts/register",
-                                                   json={"username": "alice", "password": "alice-password-1"})
+def _owner_and_customer(app):
+    """A user registered through the API and a customer of theirs: (user id, customer id)."""
+    registered = app.test_client().post("/api/accounts/register",
+                                        json={"username": "alice", "password": "alice-password-1"})
     owner = registered.get_json()["id"]
     with db.engine.begin() as connection:
         customer = connection.execute(text("INSERT INTO customers (user_id, source, search_text, created_at, "
                                            "updated_at) VALUES (:u, 'unknown', '', now(), now()) RETURNING id"),
                                       {"u": owner}).scalar()
+    return owner, customer
+
+
+def test_search_through_the_trigram_index_keeps_the_contracts_semantics(postgresql):
+    owner, customer = _owner_and_customer(postgresql)
+    with db.engine.begin() as connection:
         for value, key in STORED.items():
             connection.execute(text("INSERT INTO customer_data (customer_id, user_id, key, value, search_text, "
                                     "value_hash, created_at, updated_at) VALUES (:c, :u, :k, :v, :s, '', now(), "
@@ -90,14 +97,9 @@ def test_a_search_reads_a_short_pending_list_however_many_writes_came_before(pos
     """New entries wait in the GIN index's pending list, which every search reads whole; at
     PostgreSQL's 4 MB the 4,000 entries below leave some 300 pages there, at the index's 256 kB at
     most 32."""
-    registered = postgresql.test_client().post("/api/accounts/register",
-                                                   json={"username": "alice", "password": "alice-password-1"})
-    owner = registered.get_json()["id"]
+    owner, customer = _owner_and_customer(postgresql)
     with db.engine.begin() as connection:
         connection.execute(text("ALTER TABLE customer_data SET (autovacuum_enabled = false)"))  # it would merge the list
-        customer = connection.execute(text("INSERT INTO customers (user_id, source, search_text, created_at, "
-                                           "updated_at) VALUES (:u, 'unknown', '', now(), now()) RETURNING id"),
-                                      {"u": owner}).scalar()
         connection.execute(text("INSERT INTO customer_data (customer_id, user_id, key, value, search_text, value_hash, "
                                 "created_at, updated_at) SELECT :c, :u, 'note' || n, 'v', 'note' || n || "
                                 "E'\\nthe quick brown fox ' || md5(n::text) || ' jumps over the lazy dog', '', now(), "
