@@ -320,6 +320,50 @@ def test_ordering(client, alice, create):
     assert "key, created_at, updated_at, value" in response.get_json()["ordering"][0]
 
 
+SEARCHED_ORDERINGS = ["", "key", "-key", "created_at", "-updated_at,key", "value", "-value"]
+
+
+@pytest.mark.parametrize("ordering", SEARCHED_ORDERINGS)
+def test_a_searched_page_is_a_slice_of_the_searched_list_with_its_total(client, alice, bob, create, ordering):
+    """A page of a search and its X-Total-Count come from one statement (entries.py): every page,
+    the one past the end included, is the same slice of the unpaged search in every order."""
+    for n in range(7):
+        create(key=f"note_{n % 3}_{n}", value=f"{'match' if n != 4 else 'other'} {(n * 5) % 7}")
+    create(key="age", value="12")
+    bob_customer = client.post("/api/message/customers/", json={"first_name": "Bo"}, headers=bob.headers)
+    assert client.post(ENTRIES, json={"customer": bob_customer.get_json()["id"], "key": "note", "value": "match"},
+                       headers=bob.headers).status_code == 201
+    query = {"search": "MATCH", "ordering": ordering} if ordering else {"search": "MATCH"}
+    everything = client.get(ENTRIES, query_string=query, headers=alice.headers)
+    assert everything.status_code == 200
+    listed = [entry["id"] for entry in everything.get_json()]
+    assert len(listed) == 6
+    for limit, offset in ((2, 0), (2, 1), (4, 4), (3, 6), (5, 9)):
+        page = client.get(ENTRIES, query_string=query | {"limit": limit, "offset": offset}, headers=alice.headers)
+        assert page.status_code == 200, page.get_json()
+        assert [entry["id"] for entry in page.get_json()] == listed[offset:offset + limit]
+        assert page.headers["X-Total-Count"] == "6"
+        assert "total" not in (page.get_json() or [{}])[0]
+    alone = client.get(ENTRIES, query_string=query | {"offset": 5}, headers=alice.headers)
+    assert [entry["id"] for entry in alone.get_json()] == listed[5:]
+    assert alone.headers["X-Total-Count"] == "6"
+
+
+def test_a_searched_page_orders_a_typed_key_by_its_values(client, alice, create):
+    assert client.post("/api/message/data-keys/", json={"key": "score", "type": "integer"},
+                       headers=alice.headers).status_code == 201
+    for value in ("9", "10", "100", "2"):  # a key once per customer
+        someone = client.post("/api/message/customers/", json={"first_name": value}, headers=alice.headers)
+        create(key="score", value=value, customer_id=someone.get_json()["id"])
+    query = {"key": "score", "search": "score", "ordering": "-value", "limit": 3}
+    page = client.get(ENTRIES, query_string=query, headers=alice.headers)
+    assert page.status_code == 200, page.get_json()
+    assert [entry["value"] for entry in page.get_json()] == ["100", "10", "9"]
+    assert page.headers["X-Total-Count"] == "4"
+    rest = client.get(ENTRIES, query_string=query | {"offset": 3}, headers=alice.headers)
+    assert [entry["value"] for entry in rest.get_json()] == ["2"]
+
+
 def test_search_every_term_in_key_or_value(client, alice, create):
     create(key="company_email", value="contact@company.com")
     create(key="école", value="Ärger im Büro")

@@ -18,6 +18,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    true,
     tuple_,
     update,
 )
@@ -47,9 +48,10 @@ ENTRY_BY_ID = ENTRIES.where(_entry.c.id == bindparam("entry_id"))
 READ_ENTRY = Prepared(ENTRY_BY_ID)
 
 
-# the rows after a cursor's position in the newest-first order, found through (user_id, created_at, id)
-BEFORE_POSITION = tuple_(_entry.c.created_at, _entry.c.id) < tuple_(
-    bindparam("before_created_at", type_=_entry.c.created_at.type), bindparam("before_id", type_=Integer))
+def _before_position(entries):
+    """The rows after a cursor's position in the newest-first order, found through (user_id, created_at, id)."""
+    return tuple_(entries.c.created_at, entries.c.id) < tuple_(
+        bindparam("before_created_at", type_=_entry.c.created_at.type), bindparam("before_id", type_=Integer))
 
 
 @functools.lru_cache(maxsize=512)
@@ -64,27 +66,19 @@ def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset
     every match before sorting them (SQLite: 16,248 for key=age&value__gte=30).
     """
     filters = _entry_filters(_entry, by_customer, by_key, terms, lookups, after_id)  # the owner: in ENTRIES
-    matching = select(_entry.c.id).where(_entry.c.user_id == bindparam("owner"), *filters)
-    count = select(func.count()).select_from(matching.subquery())
-    clauses = []
-    for name, descending in ordering or DEFAULT_ORDER:
-        if name == "value":
-            clauses += value_filters.value_order(_entry, value_type, descending)
-        else:
-            clauses.append(order_clause(_entry.c[name], descending))
-    clauses.append(_entry.c.id.desc())
+    ordering = ordering or DEFAULT_ORDER
     # how many rows a filter over all of the owner's entries matches depends on the owner
     planned = {"planned_each_run": bool(by_key or terms or lookups) and not by_customer}
+    paged = offset or limited or before
+    if terms and paged and not (ids_only or after_id):  # a page with its total (export pages by id alone)
+        return Prepared(_searched_page(filters, ordering, value_type, limited, offset, before), **planned), None
+    matching = select(_entry.c.id).where(_entry.c.user_id == bindparam("owner"), *filters)
+    count = select(func.count()).select_from(matching.subquery())
+    clauses = _order_clauses(_entry, ordering, value_type)
     if ids_only:
         query = matching.order_by(*clauses)
-    elif offset or limited or before:
-        page = matching.order_by(*clauses)
-        if before:
-            page = page.where(BEFORE_POSITION)
-        elif offset:
-            page = page.offset(bindparam("offset", type_=Integer))
-        if limited:
-            page = page.limit(bindparam("limit", type_=Integer))
+    elif paged:
+        page = _paged(matching.order_by(*clauses), _entry, limited, offset, before)
         return (Prepared(ENTRIES.where(_entry.c.id.in_(page.scalar_subquery())).order_by(*clauses), **planned),
                 Prepared(count, **planned))
     else:
@@ -92,6 +86,55 @@ def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset
     if limited:
         query = query.limit(bindparam("limit", type_=Integer))
     return Prepared(query, **planned), Prepared(count, **planned)
+
+
+def _order_clauses(entries, ordering, value_type):
+    """ORDER BY clauses of a list on `entries` (the table, or a subquery with its columns), ties by -id."""
+    clauses = []
+    for name, descending in ordering:
+        if name == "value":
+            clauses += value_filters.value_order(entries, value_type, descending)
+        else:
+            clauses.append(order_clause(entries.c[name], descending))
+    return [*clauses, entries.c.id.desc()]
+
+
+def _paged(query, entries, limited, offset, before):
+    """`query` cut to the page: after the cursor's position (`before`), or past `offset`; `limit` rows."""
+    if before:
+        query = query.where(_before_position(entries))
+    elif offset:
+        query = query.offset(bindparam("offset", type_=Integer))
+    if limited:
+        query = query.limit(bindparam("limit", type_=Integer))
+    return query
+
+
+def _searched_page(filters, ordering, value_type, limited, offset, before):
+    """A page of a search and its total in one statement, which reads the matches once: a search
+    finds them by a scan (the trigram index and a recheck of each row on PostgreSQL, every entry of
+    the owner's on SQLite) that a separate count and page ran twice (PostgreSQL, 521 matches of a
+    200,000-entry owner: 4.8 ms as two statements, 2.8 ms as one). Each row carries the `total`;
+    a page past the last match is one row with nothing else (its `id` None)."""
+    sorted_by = [_entry.c[name] for name in _sort_columns(ordering, value_type)]
+    matching = select(_entry.c.id, *sorted_by).where(_entry.c.user_id == bindparam("owner"), *filters) \
+        .cte("matching").prefix_with("MATERIALIZED")
+    total = select(func.count().label("total")).select_from(matching).subquery("total")
+    page_ids = _paged(select(matching.c.id).order_by(*_order_clauses(matching, ordering, value_type)), matching,
+                      limited, offset, before)
+    page = ENTRIES.add_columns(*(column for column in sorted_by if column.key not in ENTRIES.selected_columns)) \
+        .where(_entry.c.id.in_(page_ids.scalar_subquery())).subquery("page")
+    listed = [page.c[name] for name in ENTRIES.selected_columns.keys()]
+    return select(*listed, total.c.total).select_from(total.outerjoin(page, true())) \
+        .order_by(*_order_clauses(page, ordering, value_type))
+
+
+def _sort_columns(ordering, value_type):
+    """The names of the entry columns a list's order reads."""
+    names = {"created_at"}  # a cursor's position
+    for name, _ in ordering:
+        names.add(value_types.sort_column(value_type) if name == "value" else name)
+    return sorted(names)
 
 
 def _entry_filters(entries, by_customer, by_key, terms, lookups, after_id=False):
@@ -160,6 +203,9 @@ def list_entries(owner_id, customer_id=None, key=None, search="", ordering=None,
         return rows.all(parameters), None
     # an offset past every row is an empty page; capped so that no database overflows on it
     parameters.update(limit=page.limit, offset=min(page.offset, MAX_ID))
+    if count is None:  # a search: the page's rows carry the total
+        rows = rows.all(parameters)
+        return ([] if rows[0].id is None else rows), rows[0].total
     total = count.scalar(parameters)
     found = None if recent is None else _recent_page(recent, page, parameters, total)
     return (rows.all(parameters) if found is None else found), total
