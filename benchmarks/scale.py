@@ -42,7 +42,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-from base64 import urlsafe_b64encode
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -53,6 +52,7 @@ sys.path.insert(0, str(REPO))
 from live_server import DIRECT, api, live_server  # noqa: E402
 
 from customerdata.listing import Position  # noqa: E402
+from customerdata.message.history import encode_cursor  # noqa: E402
 from customerdata.message.value_types import untyped  # noqa: E402
 
 TOTAL_ENTRIES = 1_000_000
@@ -453,7 +453,7 @@ def targets(database_url, user_id, customers):
             "SELECT txid, id FROM changes WHERE user_id = :u ORDER BY txid DESC, id DESC LIMIT 1 OFFSET 150"),
             {"u": user_id}).one()
     engine.dispose()
-    cursor = urlsafe_b64encode(f"{txid}.{change}".encode()).decode().rstrip("=")
+    cursor = encode_cursor(txid, change)
     position = Position(datetime.fromisoformat(str(before_created_at)), before_id)
     return {"entry": entry, "customer": customer, "cursor": cursor, "offset": offset,
             "position": position.cursor()}

@@ -1,5 +1,4 @@
 """What every list route shares: its query arguments, search terms, ordering and paging headers."""
-import binascii
 import re
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from dataclasses import dataclass
@@ -80,6 +79,17 @@ class ListArgsSchema(PageArgsSchema):
     search = Text(allow_blank=True, load_default="")
 
 
+def opaque(text):
+    """`text` as a token a client passes back unread: URL-safe base64 without its padding."""
+    return urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+def unopaque(token):
+    """The text of an `opaque` token; ValueError for anything else (binascii's and decoding's
+    errors are ValueErrors)."""
+    return urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+
+
 class Position(NamedTuple):
     """Where a row stands in a newest-first list: its creation time, then its id."""
 
@@ -88,7 +98,7 @@ class Position(NamedTuple):
 
     def cursor(self):
         """The opaque text a `cursor` argument carries to start a page after this row."""
-        return urlsafe_b64encode(f"{self.created_at.isoformat()}|{self.id}".encode()).rstrip(b"=").decode()
+        return opaque(f"{self.created_at.isoformat()}|{self.id}")
 
 
 class Cursor(Text):
@@ -105,9 +115,9 @@ class Cursor(Text):
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
-            instant, separator, row_id = urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii").partition("|")
+            instant, separator, row_id = unopaque(text).partition("|")
             position = Position(datetime.fromisoformat(instant), int(row_id))
-        except (binascii.Error, UnicodeDecodeError, ValueError):
+        except ValueError:
             raise self.make_error("cursor") from None
         if not separator or position.created_at.tzinfo is not None or not 0 < position.id <= MAX_ID:
             raise self.make_error("cursor")

@@ -58,7 +58,8 @@ def _before_position(entries):
 def _entry_list_statements(by_customer, by_key, terms, ordering, limited, offset, lookups=(), value_type=None,
                            ids_only=False, after_id=False, before=False):
     """(rows, count) prepared reads for one shape of list request (rows: only their ids, with
-    ids_only; after an id, with after_id; a page after a cursor's position, newest first, with before).
+    ids_only; after an id, with after_id; a page after a cursor's position, newest first, with before;
+    count None for a search's page, whose rows carry their total).
 
     The count and a page's ids read the entries alone: every entry has its customer (a foreign
     key), so the join to customers only names the rows of the page. A deep offset otherwise

@@ -7,8 +7,6 @@ feed orders by (txid, id), showing a change only once every transaction that cou
 before it has finished (txid below the oldest one running, pg_snapshot_xmin). On SQLite writers
 take turns, ids are handed out in commit order and txid is 0, so the same order is the id order.
 """
-import base64
-import binascii
 from datetime import timedelta
 
 from flask import current_app
@@ -18,6 +16,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from ..errors import DetailError, InvalidInput
 from ..extensions import db
+from ..listing import opaque, unopaque
 from ..models import Change, ChangePurge, utcnow
 from ..prepared import Prepared
 from .customers import get_customer
@@ -90,15 +89,15 @@ def revert_entry(owner_id, entry_id, change_id):
 # The feed
 
 def encode_cursor(txid, change_id):
-    return base64.urlsafe_b64encode(f"{txid}.{change_id}".encode()).decode().rstrip("=")
+    return opaque(f"{txid}.{change_id}")
 
 
 def decode_cursor(cursor):
     """(txid, id) of a cursor; None for a malformed one."""
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        text = unopaque(cursor)
         txid, change_id = (int(part) for part in text.split("."))
-    except (ValueError, binascii.Error, UnicodeError):
+    except ValueError:
         return None
     if not (0 <= txid <= MAX_POSITION and 0 <= change_id <= MAX_POSITION) or text != f"{txid}.{change_id}":
         return None
